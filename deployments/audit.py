@@ -1,0 +1,31 @@
+"""Append to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import models
+
+from deployments.models import AuditEvent
+
+
+def audit_record(
+    *,
+    actor: AbstractBaseUser | None,
+    action: str,
+    subject: models.Model,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Record that actor did action to subject (call inside the transaction that did it)."""
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        actor_name=actor.get_username() if actor is not None and actor.pk else "system",
+        action=action,
+        subject_type=subject._meta.label,
+        subject_id=str(subject.pk),
+        subject=str(subject)[:300],
+        before=before,
+        after=after,
+    )

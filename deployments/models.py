@@ -1,0 +1,183 @@
+"""The model side: registered model versions, where they are deployed, what they predicted."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from inspections.models import Item, Queue
+
+
+class ModelVersion(models.Model):
+    """An ONNX model registered for a queue, validated at registration and never changed."""
+
+    class Variant(models.TextChoices):
+        FP32 = "fp32", "FP32"
+        INT8 = "int8", "INT8"
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="model_versions")
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    onnx_file = models.FileField(upload_to="models/")
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    labels = models.JSONField(help_text="Label of each probability column, in output order.")
+    input_width = models.PositiveIntegerField()
+    input_name = models.CharField(max_length=200)
+    probability_output = models.CharField(max_length=200)
+    variant = models.CharField(max_length=4, choices=Variant.choices, default=Variant.FP32)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="variants"
+    )
+    reference_file = models.FileField(upload_to="reference/", blank=True)
+    reference_rows = models.PositiveIntegerField(default=0)
+    notes = models.JSONField(
+        default=dict, blank=True, help_text="Quantization details and similar."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["queue", "name", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+            models.CheckConstraint(
+                condition=Q(variant="fp32") | Q(parent__isnull=False),
+                name="model_version_int8_has_parent",
+            ),
+        ]
+        permissions = [("register_modelversion", "Can register and quantize model versions")]
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}:{self.version}"
+
+
+class Deployment(models.Model):
+    """The role a model version plays for a queue."""
+
+    class Role(models.TextChoices):
+        SHADOW = "shadow", "shadow"
+        CANARY = "canary", "canary"
+        LIVE = "live", "live"
+        STANDBY = "standby", "standby"
+        RETIRED = "retired", "retired"
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="deployments")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="deployments"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices)
+    traffic_share = models.FloatField(default=0.0, help_text="Share of items the model decides.")
+    started_at = models.DateTimeField(help_text="When the version took its current role.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["queue", "role", "started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "model_version"], name="deployment_one_per_queue_and_version"
+            ),
+            models.UniqueConstraint(
+                fields=["queue"], condition=Q(role="live"), name="deployment_one_live_per_queue"
+            ),
+            models.CheckConstraint(
+                condition=Q(traffic_share__gte=0) & Q(traffic_share__lte=1),
+                name="deployment_traffic_share_is_a_share",
+            ),
+            models.CheckConstraint(
+                condition=~Q(role="shadow") | Q(traffic_share=0),
+                name="deployment_shadow_decides_nothing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} {self.role} on {self.queue.slug}"
+
+
+class Prediction(models.Model):
+    """What one model version said about one item (or why it could not say)."""
+
+    class Status(models.TextChoices):
+        OK = "ok", "ok"
+        ERROR = "error", "error"
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="predictions"
+    )
+    status = models.CharField(max_length=5, choices=Status.choices)
+    label = models.CharField(max_length=100, blank=True)
+    probabilities = models.JSONField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(null=True, blank=True, help_text="Inference time per item.")
+    backend = models.CharField(max_length=4, choices=ModelVersion.Variant.choices)
+    reason = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "model_version"], name="prediction_one_per_item_and_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="error") | (Q(confidence__isnull=False) & ~Q(label="")),
+                name="prediction_ok_has_label_and_confidence",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="ok") | ~Q(reason=""), name="prediction_error_has_reason"
+            ),
+        ]
+        indexes = [models.Index(fields=["model_version", "status"], name="prediction_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.item_id}: {self.status} {self.label}"
+
+
+class ScoringAttempt(models.Model):
+    """Book-keeping for an item the sweeper had to queue again for one model version."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="scoring_attempts")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    last_queued_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "model_version"], name="scoring_attempt_one_per_item_and_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.item_id}: {self.attempts} attempts"
+
+
+class AuditEvent(models.Model):
+    """An append-only record of who changed what; never edited or deleted."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, help_text="Kept if the user is deleted.")
+    action = models.CharField(max_length=60, db_index=True)
+    subject_type = models.CharField(max_length=60)
+    subject_id = models.CharField(max_length=60)
+    subject = models.CharField(max_length=300)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.subject}"

@@ -1,0 +1,225 @@
+"""The model registry: validate and store ONNX model versions, make INT8 variants."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from deployments.audit import audit_record
+from deployments.models import ModelVersion
+from deployments.onnx_checks import (
+    ModelRejected,
+    model_signature_read,
+    smoke_inference,
+    smoke_rows,
+)
+from deployments.quantization import model_quantize
+from deployments.runtime import ModelRunner, file_sha256
+from inspections.models import Queue
+
+MAX_REFERENCE_ROWS = 200_000
+
+
+def reference_load(path: Path, *, width: int) -> np.ndarray:
+    """Read a reference feature matrix from .npy or .csv, or raise ModelRejected."""
+    max_bytes = settings.SHADOWLAB["MODEL_MAX_BYTES"]
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelRejected(f"the reference file is {size:,} bytes; the limit is {max_bytes:,}")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            matrix = np.load(path, allow_pickle=False)
+        elif suffix == ".csv":
+            text = path.read_text()
+            first = text.split("\n", 1)[0]
+            header = any(c.isalpha() and c not in "eE" for c in first)
+            matrix = np.loadtxt(
+                io.StringIO(text), delimiter=",", skiprows=1 if header else 0, ndmin=2
+            )
+        else:
+            raise ModelRejected("reference data must be a .npy or .csv file")
+    except ModelRejected:
+        raise
+    except Exception as exc:
+        raise ModelRejected(f"the reference data could not be read: {exc}") from exc
+    if matrix.ndim != 2 or matrix.shape[1] != width:
+        raise ModelRejected(
+            f"reference data must be a matrix with {width} columns, got shape {list(matrix.shape)}"
+        )
+    if not np.issubdtype(matrix.dtype, np.number):
+        raise ModelRejected("reference data must be numeric")
+    if not len(matrix):
+        raise ModelRejected("reference data has no rows")
+    if len(matrix) > MAX_REFERENCE_ROWS:
+        raise ModelRejected(
+            f"reference data has {len(matrix):,} rows; at most {MAX_REFERENCE_ROWS:,}"
+        )
+    matrix = matrix.astype(np.float32)
+    if not np.all(np.isfinite(matrix)):
+        raise ModelRejected("reference data contains NaN or infinite values")
+    return matrix
+
+
+def model_version_register(
+    *,
+    queue: Queue,
+    name: str,
+    version: str,
+    onnx_path: Path,
+    labels: list[str] | None = None,
+    reference: np.ndarray | None = None,
+    variant: str = ModelVersion.Variant.FP32,
+    parent: ModelVersion | None = None,
+    notes: dict[str, object] | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> ModelVersion:
+    """Validate an ONNX file against the queue and store it as a new model version.
+
+    Anything wrong raises ModelRejected and stores nothing.
+    """
+    name, version = name.strip(), version.strip()
+    if not name or not version:
+        raise ModelRejected("a model needs a name and a version")
+    if ":" in name:
+        raise ModelRejected("the model name may not contain ':'")
+    labels = [str(label) for label in (labels or queue.labels)]
+    if sorted(labels) != sorted(queue.labels) or len(set(labels)) != len(labels):
+        raise ModelRejected(
+            f"the labels {labels} must be the queue's labels {queue.labels}, in the model's order"
+        )
+    if ModelVersion.objects.filter(name=name, version=version).exists():
+        raise ModelRejected(f"model {name}:{version} is already registered")
+    signature = model_signature_read(
+        onnx_path,
+        max_bytes=settings.SHADOWLAB["MODEL_MAX_BYTES"],
+        input_width=queue.input_width,
+        labels=labels,
+    )
+    if reference is not None and (reference.ndim != 2 or reference.shape[1] != queue.input_width):
+        raise ModelRejected(f"reference data must have {queue.input_width} columns")
+    smoke_inference(onnx_path, signature, smoke_rows(reference, queue.input_width))
+
+    sha256 = file_sha256(onnx_path)
+    stem = f"{name}-{version}-{sha256[:12]}"
+    model_version = ModelVersion(
+        queue=queue,
+        name=name,
+        version=version,
+        sha256=sha256,
+        size_bytes=onnx_path.stat().st_size,
+        labels=labels,
+        input_width=queue.input_width,
+        input_name=signature.input_name,
+        probability_output=signature.probability_output,
+        variant=variant,
+        parent=parent,
+        reference_rows=0 if reference is None else len(reference),
+        notes={"opset": signature.opset, **(notes or {})},
+        created_by=created_by if created_by is not None and created_by.pk else None,
+    )
+    stored: list[str] = []
+    try:
+        with onnx_path.open("rb") as handle:
+            model_version.onnx_file.save(f"{stem}.onnx", File(handle), save=False)
+        stored.append(model_version.onnx_file.name)
+        if reference is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, reference.astype(np.float32), allow_pickle=False)
+            model_version.reference_file.save(
+                f"{stem}.npy", ContentFile(buffer.getvalue()), save=False
+            )
+            stored.append(model_version.reference_file.name)
+        with transaction.atomic():
+            model_version.save()
+            audit_record(
+                actor=created_by,
+                action="model_version.register",
+                subject=model_version,
+                after={
+                    "queue": queue.slug,
+                    "variant": variant,
+                    "sha256": sha256,
+                    "labels": labels,
+                    "parent": parent.key if parent else None,
+                    "reference_rows": model_version.reference_rows,
+                },
+            )
+    except Exception:
+        storage = model_version.onnx_file.storage
+        for stored_name in stored:
+            storage.delete(stored_name)
+        raise
+    return model_version
+
+
+def reference_data(model_version: ModelVersion) -> np.ndarray | None:
+    """Return the model version's reference feature matrix, if it has one."""
+    if not model_version.reference_file:
+        return None
+    with model_version.reference_file.open("rb") as handle:
+        return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+
+
+def model_version_quantize(
+    *,
+    model_version: ModelVersion,
+    version: str | None = None,
+    created_by: AbstractBaseUser | None = None,
+) -> ModelVersion:
+    """Make and register the INT8 variant of an FP32 model version."""
+    if model_version.variant != ModelVersion.Variant.FP32:
+        raise ModelRejected(f"{model_version.key} is already {model_version.variant}")
+    reference = reference_data(model_version)
+    fp32_path = Path(model_version.onnx_file.path)
+    with tempfile.TemporaryDirectory(prefix="shadowlab-int8-") as tmp:
+        int8_path = Path(tmp) / "int8.onnx"
+        try:
+            method = model_quantize(
+                fp32_path, int8_path, input_name=model_version.input_name, reference=reference
+            )
+        except Exception as exc:
+            raise ModelRejected(f"quantization failed: {type(exc).__name__}: {exc}") from exc
+        agreement = _top1_agreement(model_version, fp32_path, int8_path, reference)
+        return model_version_register(
+            queue=model_version.queue,
+            name=model_version.name,
+            version=version or f"{model_version.version}-int8",
+            onnx_path=int8_path,
+            labels=model_version.labels,
+            reference=reference,
+            variant=ModelVersion.Variant.INT8,
+            parent=model_version,
+            notes={
+                "quantization": method.method,
+                "calibration_rows": method.calibration_rows,
+                "top1_agreement_with_parent": agreement,
+            },
+            created_by=created_by,
+        )
+
+
+def _top1_agreement(
+    model_version: ModelVersion, fp32_path: Path, int8_path: Path, reference: np.ndarray | None
+) -> float | None:
+    if reference is None:
+        return None
+    runners = [
+        ModelRunner(
+            path,
+            input_name=model_version.input_name,
+            probability_output=model_version.probability_output,
+            input_width=model_version.input_width,
+        )
+        for path in (fp32_path, int8_path)
+    ]
+    fp32, int8 = (runner.predict(reference).label_indices for runner in runners)
+    return float(np.mean(fp32 == int8))

@@ -1,0 +1,30 @@
+"""Celery entry points: take ids, call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from deployments import scoring
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=4,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def score_items(model_version_id: int, item_ids: list[int]) -> None:
+    """Score a batch of items with one model version (database hiccups are retried)."""
+    scoring.predictions_score(model_version_id=model_version_id, item_ids=item_ids)
+
+
+@shared_task(soft_time_limit=120, time_limit=180)
+def sweep_unscored() -> None:
+    """Queue again the items that shadow models have not scored in time."""
+    scoring.unscored_sweep()

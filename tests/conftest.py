@@ -1,0 +1,126 @@
+"""Shared fixtures: the cast of users, a digits queue, a registered demo model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from deployments.models import ModelVersion
+from deployments.registry import model_version_register
+from deployments.services import deployment_shadow_start
+from inspections.models import Queue
+from inspections.services import api_token_create, queue_create
+from shadowlab import digits, roles
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path_factory):
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+def _user(username: str, group: str | None, *, staff: bool = False) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=staff)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+@pytest.fixture
+def inspector(db) -> User:
+    return _user("inspector1", roles.INSPECTOR)
+
+
+@pytest.fixture
+def inspector2(db) -> User:
+    return _user("inspector2", roles.INSPECTOR)
+
+
+@pytest.fixture
+def ml_lead(db) -> User:
+    return _user("lead", roles.ML_LEAD, staff=True)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return _user("boss", roles.ADMIN, staff=True)
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    return _user("outsider", None)
+
+
+@pytest.fixture
+def client_for() -> Callable[[User | None], Client]:
+    def make(user: User | None) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def queue(db) -> Queue:
+    return queue_create(
+        name="Digits",
+        slug="digits",
+        labels=digits.LABELS,
+        input_width=digits.WIDTH,
+        image_shape=digits.IMAGE_SHAPE,
+        double_inspection_rate=0.0,
+    )
+
+
+@pytest.fixture
+def other_queue(db) -> Queue:
+    return queue_create(name="Parts", slug="parts", labels=["ok", "scratch", "dent"], input_width=3)
+
+
+@pytest.fixture(scope="session")
+def digits_split() -> digits.DigitsSplit:
+    return digits.digits_split()
+
+
+@pytest.fixture(scope="session")
+def digits_onnx(tmp_path_factory, digits_split) -> Path:
+    """A small digits MLP exported to FP32 ONNX once per test session."""
+    path = tmp_path_factory.mktemp("onnx") / "digits.onnx"
+    digits.digits_model_export(digits_split, path, hidden=(32,))
+    return path
+
+
+@pytest.fixture
+def model_version(queue, digits_onnx, digits_split, admin_user) -> ModelVersion:
+    return model_version_register(
+        queue=queue,
+        name="digits-mlp",
+        version="1",
+        onnx_path=digits_onnx,
+        reference=digits_split.train_x,
+        created_by=admin_user,
+    )
+
+
+@pytest.fixture
+def shadow_model(model_version, admin_user) -> ModelVersion:
+    deployment_shadow_start(model_version=model_version, actor=admin_user)
+    return model_version
+
+
+@pytest.fixture
+def api_token(queue) -> str:
+    return api_token_create(queue=queue, name="tests")[1]
+
+
+@pytest.fixture
+def digit_rows(digits_split) -> np.ndarray:
+    return digits_split.holdout_x

@@ -1,0 +1,181 @@
+"""Shadow scoring called directly (the worker path without a broker)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from unittest import mock
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from deployments import scoring
+from deployments.models import Deployment, Prediction, ScoringAttempt
+from deployments.runtime import ModelRunner, runners_clear
+from inspections.models import Item
+from inspections.services import item_create, items_create_bulk
+
+pytestmark = pytest.mark.django_db
+
+
+def _backdate(item, delta):
+    """Pretend the item (and the shadow deployment before it) arrived delta ago."""
+    Deployment.objects.update(started_at=timezone.now() - delta - timedelta(hours=1))
+    Item.objects.filter(pk=item.pk).update(received_at=timezone.now() - delta)
+
+
+def _items(queue, rows, prefix="i"):
+    return [
+        item_create(queue=queue, external_id=f"{prefix}{n}", features=[float(v) for v in row])
+        for n, row in enumerate(rows)
+    ]
+
+
+def test_scoring_stores_one_prediction_per_item_matching_onnx_runtime(
+    shadow_model, queue, digit_rows
+):
+    items = _items(queue, digit_rows[:20])
+    summary = scoring.predictions_score(
+        model_version_id=shadow_model.pk, item_ids=[item.pk for item in items]
+    )
+    assert summary.scored == 20 and summary.errors == 0
+    runner = ModelRunner(
+        shadow_model.onnx_file.path,
+        input_name=shadow_model.input_name,
+        probability_output=shadow_model.probability_output,
+        input_width=64,
+    )
+    expected = runner.predict(digit_rows[:20])
+    stored = {p.item_id: p for p in Prediction.objects.filter(model_version=shadow_model)}
+    for offset, item in enumerate(items):
+        prediction = stored[item.pk]
+        assert prediction.status == "ok"
+        assert prediction.label == shadow_model.labels[expected.label_indices[offset]]
+        assert prediction.confidence == pytest.approx(
+            expected.probabilities[offset].max(), abs=1e-5
+        )
+        assert np.allclose(prediction.probabilities, expected.probabilities[offset], atol=1e-5)
+        assert prediction.backend == "fp32"
+        assert prediction.latency_ms > 0
+
+
+def test_scoring_twice_changes_nothing(shadow_model, queue, digit_rows):
+    ids = [item.pk for item in _items(queue, digit_rows[:5])]
+    scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=ids)
+    first = list(Prediction.objects.order_by("id").values())
+    again = scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=ids + ids)
+    assert again.scored == 0
+    assert list(Prediction.objects.order_by("id").values()) == first
+
+
+def test_batch_results_equal_one_by_one_results(shadow_model, queue, digit_rows):
+    ids = [item.pk for item in _items(queue, digit_rows[:30])]
+    scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=ids)
+    batch = dict(Prediction.objects.values_list("item_id", "probabilities"))
+    Prediction.objects.all().delete()
+    for item_id in ids:
+        scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[item_id])
+    single = dict(Prediction.objects.values_list("item_id", "probabilities"))
+    assert batch.keys() == single.keys()
+    for item_id in ids:
+        assert np.allclose(batch[item_id], single[item_id], atol=1e-5)
+
+
+def test_item_with_corrupted_features_becomes_an_error_prediction(shadow_model, queue, digit_rows):
+    good, bad = _items(queue, digit_rows[:2])
+    Item.objects.filter(pk=bad.pk).update(features=[1.0, 2.0])
+    summary = scoring.predictions_score(
+        model_version_id=shadow_model.pk, item_ids=[good.pk, bad.pk]
+    )
+    assert (summary.scored, summary.errors) == (1, 1)
+    error = Prediction.objects.get(item=bad)
+    assert error.status == "error"
+    assert "2 features" in error.reason and "64" in error.reason
+    assert Prediction.objects.get(item=good).status == "ok"
+
+
+def test_unloadable_model_file_gives_error_predictions_not_a_crash(shadow_model, queue, digit_rows):
+    (item,) = _items(queue, digit_rows[:1])
+    runners_clear()
+    with open(shadow_model.onnx_file.path, "wb") as handle:
+        handle.write(b"not onnx any more")
+    summary = scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[item.pk])
+    assert summary.errors == 1
+    assert "could not be loaded" in Prediction.objects.get(item=item).reason
+
+
+def test_commit_queues_each_new_item_for_every_shadow_model(
+    shadow_model, queue, digit_rows, django_capture_on_commit_callbacks
+):
+    with mock.patch("deployments.tasks.score_items.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            item = item_create(queue=queue, external_id="x", features=list(digit_rows[0]))
+    delay.assert_called_once_with(shadow_model.pk, [item.pk])
+
+
+def test_bulk_intake_queues_items_in_batches(
+    shadow_model, queue, digit_rows, settings, django_capture_on_commit_callbacks
+):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "SCORING_BATCH_SIZE": 7}
+    rows = [(f"b{n}", list(map(float, row))) for n, row in enumerate(digit_rows[:20])]
+    with mock.patch("deployments.tasks.score_items.delay") as delay:
+        with django_capture_on_commit_callbacks(execute=True):
+            result = items_create_bulk(queue=queue, rows=rows)
+    assert result.created == 20
+    sizes = [len(call.args[1]) for call in delay.call_args_list]
+    assert sizes == [7, 7, 6]
+
+
+def test_broker_outage_at_intake_keeps_the_item(
+    shadow_model, queue, digit_rows, django_capture_on_commit_callbacks
+):
+    with mock.patch("deployments.tasks.score_items.delay", side_effect=ConnectionError("down")):
+        with django_capture_on_commit_callbacks(execute=True):
+            item = item_create(queue=queue, external_id="kept", features=list(digit_rows[0]))
+    assert Item.objects.filter(pk=item.pk).exists()
+
+
+def test_sweeper_requeues_lost_items_then_gives_up_with_a_reason(
+    shadow_model, queue, digit_rows, settings
+):
+    settings.SHADOWLAB = {
+        **settings.SHADOWLAB,
+        "SCORING_MAX_ATTEMPTS": 3,
+        "SWEEP_GRACE_SECONDS": 60,
+    }
+    (item,) = _items(queue, digit_rows[:1])
+    _backdate(item, timedelta(minutes=5))
+    now = timezone.now()
+    with mock.patch("deployments.tasks.score_items.delay") as delay:
+        assert scoring.unscored_sweep(now=now).requeued == 1
+        delay.assert_called_once_with(shadow_model.pk, [item.pk])
+        # Within the grace period after a re-queue nothing is sent again.
+        assert scoring.unscored_sweep(now=now + timedelta(seconds=10)).requeued == 0
+        assert scoring.unscored_sweep(now=now + timedelta(minutes=2)).requeued == 1
+        summary = scoring.unscored_sweep(now=now + timedelta(minutes=4))
+    assert (summary.requeued, summary.gave_up) == (0, 1)
+    error = Prediction.objects.get(item=item)
+    assert error.status == "error" and "after 3 attempts" in error.reason
+    assert ScoringAttempt.objects.get(item=item).attempts == 3
+
+
+def test_sweeper_does_not_spend_attempts_while_the_broker_is_down(shadow_model, queue, digit_rows):
+    (item,) = _items(queue, digit_rows[:1])
+    _backdate(item, timedelta(hours=1))
+    with mock.patch(
+        "deployments.tasks.score_items.delay", side_effect=ConnectionError("down")
+    ) as delay:
+        for _ in range(10):
+            scoring.unscored_sweep()
+    assert delay.call_count == 10
+    assert not ScoringAttempt.objects.exists()
+    assert not Prediction.objects.exists()
+
+
+def test_attempts_are_recorded_on_the_prediction(shadow_model, queue, digit_rows):
+    (item,) = _items(queue, digit_rows[:1])
+    ScoringAttempt.objects.create(
+        item=item, model_version=shadow_model, attempts=3, last_queued_at=timezone.now()
+    )
+    scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[item.pk])
+    assert Prediction.objects.get(item=item).attempts == 3
