@@ -8,3 +8,6 @@ class ReportAccess(models.Model):
         managed = False
         default_permissions = ()
         permissions = [("view_reports", "Can view analytics reports and dashboards")]
+
+    def __str__(self) -> str:
+        return "analytics access"

@@ -15,6 +15,7 @@ import numpy as np
 
 CALIBRATION_ROWS = 1000
 CALIBRATION_BATCH = 100
+QUANTIZED_OPS = ["MatMul", "Gemm", "Add", "Relu", "Conv"]
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,15 @@ def model_quantize(
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
+                # Leave Softmax in float: quantized probabilities move in steps of 1/255 and
+                # their rows no longer sum to 1.
+                op_types_to_quantize=QUANTIZED_OPS,
             )
             return QuantizationResult(method="static", calibration_rows=len(rows))
-        quantize_dynamic(str(prepared), str(int8_path), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(prepared),
+            str(int8_path),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=QUANTIZED_OPS,
+        )
         return QuantizationResult(method="dynamic", calibration_rows=0)

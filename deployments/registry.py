@@ -28,6 +28,14 @@ from inspections.models import Queue
 MAX_REFERENCE_ROWS = 200_000
 
 
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
 def reference_load(path: Path, *, width: int) -> np.ndarray:
     """Read a reference feature matrix from .npy or .csv, or raise ModelRejected."""
     max_bytes = settings.SHADOWLAB["MODEL_MAX_BYTES"]
@@ -38,10 +46,15 @@ def reference_load(path: Path, *, width: int) -> np.ndarray:
     try:
         if suffix == ".npy":
             matrix = np.load(path, allow_pickle=False)
+            if not isinstance(matrix, np.ndarray):  # an .npz archive under an .npy name
+                matrix.close()
+                raise ModelRejected("the .npy reference file holds an archive, not one array")
         elif suffix == ".csv":
             text = path.read_text()
             first = text.split("\n", 1)[0]
-            header = any(c.isalpha() and c not in "eE" for c in first)
+            # A header is a first line with a field that is not a number; "nan" and "inf"
+            # are numbers here, so that a first data row holding them is checked, not skipped.
+            header = any(field.strip() and not _is_number(field) for field in first.split(","))
             matrix = np.loadtxt(
                 io.StringIO(text), delimiter=",", skiprows=1 if header else 0, ndmin=2
             )
@@ -55,7 +68,7 @@ def reference_load(path: Path, *, width: int) -> np.ndarray:
         raise ModelRejected(
             f"reference data must be a matrix with {width} columns, got shape {list(matrix.shape)}"
         )
-    if not np.issubdtype(matrix.dtype, np.number):
+    if matrix.dtype.kind not in "iuf":  # complex would lose its imaginary part silently
         raise ModelRejected("reference data must be numeric")
     if not len(matrix):
         raise ModelRejected("reference data has no rows")

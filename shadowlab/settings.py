@@ -158,10 +158,12 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 # Celery. Redis when REDIS_URL is given, otherwise kombu's file transport under VAR_DIR
 # (one machine only; messages a killed worker had taken are lost, the sweeper recovers them).
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 BROKER_DIR = Path(env.str("SHADOWLAB_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    for folder in ("messages", "control", "processed"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "messages"),
         "data_folder_out": str(BROKER_DIR / "messages"),
@@ -230,3 +232,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Password of the demo users; when unset, `manage.py demo` generates one and keeps it under
+# VAR_DIR so that a second run prints the same.
+SHADOWLAB_DEMO_PASSWORD = env.str("SHADOWLAB_DEMO_PASSWORD", default="")

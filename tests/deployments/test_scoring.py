@@ -107,9 +107,11 @@ def test_unloadable_model_file_gives_error_predictions_not_a_crash(shadow_model,
 def test_commit_queues_each_new_item_for_every_shadow_model(
     shadow_model, queue, digit_rows, django_capture_on_commit_callbacks
 ):
-    with mock.patch("deployments.tasks.score_items.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            item = item_create(queue=queue, external_id="x", features=list(digit_rows[0]))
+    with (
+        mock.patch("deployments.tasks.score_items.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        item = item_create(queue=queue, external_id="x", features=list(digit_rows[0]))
     delay.assert_called_once_with(shadow_model.pk, [item.pk])
 
 
@@ -118,9 +120,11 @@ def test_bulk_intake_queues_items_in_batches(
 ):
     settings.SHADOWLAB = {**settings.SHADOWLAB, "SCORING_BATCH_SIZE": 7}
     rows = [(f"b{n}", list(map(float, row))) for n, row in enumerate(digit_rows[:20])]
-    with mock.patch("deployments.tasks.score_items.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            result = items_create_bulk(queue=queue, rows=rows)
+    with (
+        mock.patch("deployments.tasks.score_items.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        result = items_create_bulk(queue=queue, rows=rows)
     assert result.created == 20
     sizes = [len(call.args[1]) for call in delay.call_args_list]
     assert sizes == [7, 7, 6]
@@ -129,9 +133,11 @@ def test_bulk_intake_queues_items_in_batches(
 def test_broker_outage_at_intake_keeps_the_item(
     shadow_model, queue, digit_rows, django_capture_on_commit_callbacks
 ):
-    with mock.patch("deployments.tasks.score_items.delay", side_effect=ConnectionError("down")):
-        with django_capture_on_commit_callbacks(execute=True):
-            item = item_create(queue=queue, external_id="kept", features=list(digit_rows[0]))
+    with (
+        mock.patch("deployments.tasks.score_items.delay", side_effect=ConnectionError("down")),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        item = item_create(queue=queue, external_id="kept", features=list(digit_rows[0]))
     assert Item.objects.filter(pk=item.pk).exists()
 
 

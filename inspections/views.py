@@ -1,0 +1,115 @@
+"""Inspector screens. They render items and the inspector's own figures, never model output."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from inspections import selectors, services
+from inspections.models import Item, Queue
+from shadowlab import roles
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send each role to where its work is."""
+    if roles.can_view_reports(request.user):
+        return redirect("analytics:overview")
+    if roles.is_inspector(request.user):
+        return redirect("inspections:queues")
+    return render(request, "no_role.html", status=403)
+
+
+@require_GET
+@permission_required(roles.JUDGE_ITEMS, raise_exception=True)
+def queues(request: HttpRequest) -> HttpResponse:
+    open_queues = list(selectors.queues_open())
+    if len(open_queues) == 1:
+        return redirect("inspections:inspect", slug=open_queues[0].slug)
+    return render(request, "inspections/queues.html", {"queues": open_queues})
+
+
+def _panel(
+    request: HttpRequest, queue: Queue, item: Item | None, message: str = ""
+) -> dict[str, object]:
+    undoable = selectors.undoable_judgment(inspector=request.user, queue=queue)
+    keys = queue.label_keys()
+    return {
+        "queue": queue,
+        "item": item,
+        "pixels": selectors.item_pixels(item) if item is not None and queue.shows_image else None,
+        "buttons": [(label, keys[label]) for label in queue.labels],
+        "day": selectors.inspector_day(inspector=request.user),
+        "undoable": undoable,
+        "message": message,
+    }
+
+
+def _render_panel(
+    request: HttpRequest, queue: Queue, item: Item | None, message: str = "", status: int = 200
+) -> HttpResponse:
+    context = _panel(request, queue, item, message)
+    template = "inspections/_panel.html" if request.htmx else "inspections/inspect.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@permission_required(roles.JUDGE_ITEMS, raise_exception=True)
+def inspect(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = get_object_or_404(Queue, slug=slug)
+    item = services.item_assign_next(queue=queue, inspector=request.user)
+    return _render_panel(request, queue, item)
+
+
+@require_POST
+@permission_required(roles.JUDGE_ITEMS, raise_exception=True)
+def judge(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = get_object_or_404(Queue, slug=slug)
+    item = get_object_or_404(Item, pk=request.POST.get("item_id") or 0, queue=queue)
+    assignment = selectors.assignment_for(item=item, inspector=request.user)
+    seconds = (timezone.now() - assignment.shown_at).total_seconds() if assignment else 0.0
+    message = ""
+    try:
+        services.judgment_record(
+            item=item,
+            inspector=request.user,
+            label=request.POST.get("label", ""),
+            seconds_spent=seconds,
+        )
+    except services.JudgmentRejected as exc:
+        message = str(exc)
+    if not request.htmx:
+        return redirect("inspections:inspect", slug=queue.slug)
+    following = services.item_assign_next(queue=queue, inspector=request.user)
+    return _render_panel(request, queue, following, message)
+
+
+@require_POST
+@permission_required(roles.JUDGE_ITEMS, raise_exception=True)
+def undo(request: HttpRequest, slug: str) -> HttpResponse:
+    queue = get_object_or_404(Queue, slug=slug)
+    item = services.judgment_undo(queue=queue, inspector=request.user)
+    if item is None:
+        item = services.item_assign_next(queue=queue, inspector=request.user)
+        message = "Nothing to undo: judgments can be undone for 30 seconds."
+    else:
+        message = "Judgment withdrawn; decide this item again."
+    if not request.htmx:
+        return redirect("inspections:inspect", slug=queue.slug)
+    return _render_panel(request, queue, item, message)
+
+
+@require_GET
+@permission_required(roles.JUDGE_ITEMS, raise_exception=True)
+def history(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "inspections/history.html",
+        {
+            "judgments": selectors.judgments_recent(inspector=request.user),
+            "day": selectors.inspector_day(inspector=request.user),
+        },
+    )

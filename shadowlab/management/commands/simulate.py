@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from inspections.models import Queue
+from shadowlab.demo import QUEUE_SLUG, simulate
+
+
+class Command(BaseCommand):
+    help = (
+        "Stream digits items through intake, with drift (noise, shift, occlusion) growing over "
+        "the run, and have simulated inspectors judge them with realistic mistakes."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--items", type=int, default=500)
+        parser.add_argument(
+            "--drift", type=float, default=0.3, help="Drift strength reached at the end, 0-1."
+        )
+        parser.add_argument("--inspectors", type=int, default=3)
+        parser.add_argument(
+            "--accuracy", type=float, default=0.95, help="Simulated inspectors' accuracy."
+        )
+        parser.add_argument(
+            "--judged-share", type=float, default=1.0, help="Share of items judged by them."
+        )
+        parser.add_argument("--seed", type=int, default=None)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not Queue.objects.filter(slug=QUEUE_SLUG).exists():
+            raise CommandError("run `manage.py demo` first: the digits queue does not exist")
+        for name in ("drift", "accuracy", "judged_share"):
+            if not 0.0 <= options[name] <= 1.0:
+                raise CommandError(f"--{name.replace('_', '-')} must be between 0 and 1")
+        if options["items"] < 1 or options["inspectors"] < 1:
+            raise CommandError("--items and --inspectors must be at least 1")
+        with tqdm(total=options["items"], unit="item", disable=options["verbosity"] == 0) as bar:
+            made = simulate(
+                items=options["items"],
+                drift=options["drift"],
+                inspectors=options["inspectors"],
+                accuracy=options["accuracy"],
+                judged_share=options["judged_share"],
+                seed=options["seed"],
+                progress=bar.update,
+            )
+        self.stdout.write(self.style.SUCCESS(f"simulated {made} items"))

@@ -1,0 +1,45 @@
+// Inspect screen keymap: every decision has a key; the panel is swapped in place by htmx.
+(function () {
+  "use strict";
+
+  function panel() {
+    return document.getElementById("inspect-panel");
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.repeat) {
+      return;
+    }
+    var target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "TEXTAREA" || target.isContentEditable)) {
+      return;
+    }
+    var root = panel();
+    if (!root) {
+      return;
+    }
+    var key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    var control = root.querySelector('[data-key="' + CSS.escape(key) + '"]');
+    if (!control || control.disabled) {
+      return;
+    }
+    event.preventDefault();
+    control.classList.add("pressed");
+    control.click();
+  });
+
+  // Keep keyboard focus on the panel after each swap so that the next key press lands.
+  document.addEventListener("htmx:afterSwap", function () {
+    var root = panel();
+    if (root) {
+      root.focus({ preventScroll: true });
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var root = panel();
+    if (root) {
+      root.focus({ preventScroll: true });
+    }
+  });
+})();
