@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Schema
+from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
@@ -132,10 +132,10 @@ def item_submit(request: HttpRequest, slug: str, payload: ItemIn) -> Any:
             queue=queue, external_id=payload.external_id, features=payload.features
         )
     except services.ItemDuplicate as exc:
-        return 409, {"detail": str(exc), "id": exc.existing_id}
+        return Status(409, {"detail": str(exc), "id": exc.existing_id})
     except services.ItemRejected as exc:
-        return 400, {"detail": str(exc)}
-    return 201, {"id": item.pk, "route": item.route, "decision": None}
+        return Status(400, {"detail": str(exc)})
+    return Status(201, {"id": item.pk, "route": item.route, "decision": None})
 
 
 @api.get(
@@ -147,19 +147,22 @@ def item_read(request: HttpRequest, item_id: int) -> Any:
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     item = Item.objects.select_related("queue").filter(pk=item_id).first()
     if item is None:
-        return 404, {"detail": f"there is no item {item_id}"}
+        return Status(404, {"detail": f"there is no item {item_id}"})
     if item.queue_id != token.queue_id:
-        return 403, {"detail": "this token is not valid for that item's queue"}
+        return Status(403, {"detail": "this token is not valid for that item's queue"})
     judgments = list(item.judgments.order_by("created_at").values("label", "created_at"))
     decided = selectors.item_decision(item, [j["label"] for j in judgments])
-    return 200, {
-        "id": item.pk,
-        "queue": item.queue.slug,
-        "external_id": item.external_id,
-        "received_at": item.received_at,
-        "route": item.route,
-        "status": decided.status,
-        "judgments_needed": item.judgments_needed,
-        "decision": decided.decision,
-        "judgments": judgments,
-    }
+    return Status(
+        200,
+        {
+            "id": item.pk,
+            "queue": item.queue.slug,
+            "external_id": item.external_id,
+            "received_at": item.received_at,
+            "route": item.route,
+            "status": decided.status,
+            "judgments_needed": item.judgments_needed,
+            "decision": decided.decision,
+            "judgments": judgments,
+        },
+    )

@@ -63,3 +63,18 @@ def can_view_reports(user: User) -> bool:
 
 def can_register_models(user: User) -> bool:
     return user.is_authenticated and user.has_perm(REGISTER_MODELS)
+
+
+def groups_sync() -> None:
+    """Create the role groups with exactly their permissions (the data migration does the same)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for group_name, names in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=group_name)
+        permissions = []
+        for name in names:
+            app_label, codename = name.split(".")
+            permissions.append(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)

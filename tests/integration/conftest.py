@@ -1,0 +1,143 @@
+"""A real Celery worker process on the real broker, pointed at the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from shadowlab.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def database_url() -> str:
+    """Return a URL for the database the tests are using right now."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    host = db.get("HOST") or "127.0.0.1"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{auth}{host}{port}/{db['NAME']}"
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout:.0f} s: {message}")
+
+
+@dataclass
+class WorkerProcess:
+    """Starts, kills and restarts `celery worker` processes that share one log file."""
+
+    env: dict[str, str]
+    log_path: Path
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    name: str = ""
+
+    def start(self) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        log = self.log_path.open("ab")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "shadowlab",
+                "worker",
+                "-Q",
+                "default,inference",
+                "--concurrency",
+                "2",
+                "--hostname",
+                self.name,
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.processes.append(process)
+        wait_until(self.answers, timeout=60, message=f"worker did not start; see {self.log_path}")
+
+    def answers(self) -> bool:
+        process = self.processes[-1]
+        if process.poll() is not None:
+            raise AssertionError(f"worker exited with {process.returncode}; see {self.log_path}")
+        try:
+            return bool(celery_app.control.ping(destination=[self.name], timeout=0.5))
+        except Exception:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once, as a crash would."""
+        process = self.processes[-1]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def _purge() -> None:
+    with celery_app.connection_for_write() as conn:
+        channel = conn.default_channel
+        for queue in ("default", "inference"):
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # a queue that was never declared has nothing to purge
+                pass
+
+
+@pytest.fixture
+def worker(transactional_db, tmp_path) -> Iterator[WorkerProcess]:
+    """A worker process, not yet started, that sees this test's database and media."""
+    _purge()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "SHADOWLAB_BROKER_DIR": str(settings.BROKER_DIR),
+        "SHADOWLAB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "SHADOWLAB_SWEEP_GRACE_SECONDS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("REDIS_URL", None)
+    process = WorkerProcess(env=env, log_path=tmp_path / "worker.log")
+    yield process
+    process.stop()
+    _purge()
