@@ -22,10 +22,10 @@ typecheck: $(STAMP)
 check: lint typecheck test
 
 # The virtual environment, rebuilt whenever the pinned requirements change.
-$(STAMP): requirements.lock
+$(STAMP): requirements.lock requirements-dev.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ShadowLab needs Python 3.11 or newer"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
 	@touch $(STAMP)
 
 clean:
