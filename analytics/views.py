@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -13,6 +13,7 @@ from shadowlab import roles
 
 
 @require_GET
+@login_required
 @permission_required(roles.VIEW_REPORTS, raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
     overviews = [reports.queue_overview(queue) for queue in Queue.objects.order_by("name")]

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -49,7 +52,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def put_in_shadow(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset.select_related("queue"):
             try:
-                deployment_shadow_start(model_version=version, actor=request.user)
+                deployment_shadow_start(model_version=version, actor=cast(User, request.user))
             except DeploymentRefused as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models
 
 from deployments.models import AuditEvent
@@ -12,7 +12,7 @@ from deployments.models import AuditEvent
 
 def audit_record(
     *,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     action: str,
     subject: models.Model,
     before: dict[str, Any] | None = None,

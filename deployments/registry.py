@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -93,7 +93,7 @@ def model_version_register(
     variant: str = ModelVersion.Variant.FP32,
     parent: ModelVersion | None = None,
     notes: dict[str, object] | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> ModelVersion:
     """Validate an ONNX file against the queue and store it as a new model version.
 
@@ -186,7 +186,7 @@ def model_version_quantize(
     *,
     model_version: ModelVersion,
     version: str | None = None,
-    created_by: AbstractBaseUser | None = None,
+    created_by: User | None = None,
 ) -> ModelVersion:
     """Make and register the INT8 variant of an FP32 model version."""
     if model_version.variant != ModelVersion.Variant.FP32:

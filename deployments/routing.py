@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from types import ModuleType
 
 from inspections.models import Item, Queue
 
@@ -15,13 +16,13 @@ class RouteDecision:
     human_status: str
 
 
-def route_decide(*, queue: Queue, rng: random.Random | object = random) -> RouteDecision:
+def route_decide(*, queue: Queue, rng: random.Random | ModuleType = random) -> RouteDecision:
     """Route a new item to humans, sampling the queue's share for double inspection.
 
     Model versions in shadow never decide, so while a queue has no canary or live model
     every item is decided by inspectors.
     """
-    double = rng.random() < queue.double_inspection_rate  # type: ignore[attr-defined]
+    double = rng.random() < queue.double_inspection_rate
     return RouteDecision(
         route=Item.Route.HUMAN,
         judgments_needed=2 if double else 1,

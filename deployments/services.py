@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,9 +20,7 @@ def _state(deployment: Deployment | None) -> dict[str, object] | None:
     return {"role": deployment.role, "traffic_share": deployment.traffic_share}
 
 
-def deployment_shadow_start(
-    *, model_version: ModelVersion, actor: AbstractBaseUser | None
-) -> Deployment:
+def deployment_shadow_start(*, model_version: ModelVersion, actor: User | None) -> Deployment:
     """Put a model version in shadow on its queue: it scores every new item, decides none."""
     with transaction.atomic():
         deployment = (
@@ -57,7 +55,7 @@ def deployment_shadow_start(
     return deployment
 
 
-def deployment_retire(*, deployment: Deployment, actor: AbstractBaseUser | None) -> Deployment:
+def deployment_retire(*, deployment: Deployment, actor: User | None) -> Deployment:
     """Stop a shadow or standby model version; its predictions stay for the record."""
     with transaction.atomic():
         deployment = Deployment.objects.select_for_update().get(pk=deployment.pk)

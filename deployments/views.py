@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
+from typing import cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -40,12 +42,16 @@ def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if int(request.META.get("CONTENT_LENGTH") or 0) > cap:
             return _too_large(request)
-        request.upload_handlers.insert(0, SizeCapUploadHandler(request, max_bytes=cap))
+        request.upload_handlers = [
+            SizeCapUploadHandler(request, max_bytes=cap),
+            *request.upload_handlers,
+        ]
     return _upload(request)
 
 
 def _too_large(request: HttpRequest) -> HttpResponse:
     form = ModelUploadForm()
+    form.cleaned_data = {}  # add_error() expects a cleaned form; this one was never bound
     limit = settings.SHADOWLAB["MODEL_MAX_BYTES"]
     form.add_error(None, f"The upload is too large: each file may be at most {limit:,} bytes.")
     return render(request, "deployments/upload.html", {"form": form}, status=413)
@@ -78,7 +84,7 @@ def _upload(request: HttpRequest) -> HttpResponse:
             onnx_path=onnx_path,
             labels=data["labels"],
             reference=reference,
-            created_by=request.user,
+            created_by=cast(User, request.user),
         )
     except ModelRejected as exc:
         form.add_error(None, f"The model was not registered: {exc}.")

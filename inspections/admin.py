@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from inspections.models import ApiToken, Item, Judgment, Queue
@@ -52,7 +55,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: object, change: bool) -> None:
-        token, raw = api_token_create(queue=obj.queue, name=obj.name, created_by=request.user)
+        token, raw = api_token_create(
+            queue=obj.queue, name=obj.name, created_by=cast(User, request.user)
+        )
         obj.pk = token.pk
         messages.warning(
             request, f"New API token for {token.queue.slug} (shown only now, copy it): {raw}"

@@ -73,9 +73,8 @@ class Queue(models.Model):
 
     @property
     def shows_image(self) -> bool:
-        return (
-            bool(self.image_shape) and self.image_shape[0] * self.image_shape[1] == self.input_width
-        )
+        shape: list[int] | None = self.image_shape
+        return shape is not None and len(shape) == 2 and shape[0] * shape[1] == self.input_width
 
 
 class Item(models.Model):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ class InspectorDay:
     median_seconds: float | None
 
 
-def inspector_day(*, inspector: AbstractBaseUser, now: datetime | None = None) -> InspectorDay:
+def inspector_day(*, inspector: User, now: datetime | None = None) -> InspectorDay:
     """Return the inspector's count and pace since local midnight."""
     now = now or timezone.now()
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -41,7 +41,7 @@ def inspector_day(*, inspector: AbstractBaseUser, now: datetime | None = None) -
     )
 
 
-def undoable_judgment(*, inspector: AbstractBaseUser, queue: Queue) -> Judgment | None:
+def undoable_judgment(*, inspector: User, queue: Queue) -> Judgment | None:
     """Return the inspector's latest judgment in the queue if it may still be undone."""
     window = timedelta(seconds=settings.SHADOWLAB["UNDO_SECONDS"])
     return (
@@ -54,11 +54,11 @@ def undoable_judgment(*, inspector: AbstractBaseUser, queue: Queue) -> Judgment 
     )
 
 
-def assignment_for(*, item: Item, inspector: AbstractBaseUser) -> Assignment | None:
+def assignment_for(*, item: Item, inspector: User) -> Assignment | None:
     return Assignment.objects.filter(item=item, inspector=inspector).first()
 
 
-def judgments_recent(*, inspector: AbstractBaseUser, limit: int = 50) -> QuerySet[Judgment]:
+def judgments_recent(*, inspector: User, limit: int = 50) -> QuerySet[Judgment]:
     """Return the inspector's own latest judgments, newest first."""
     return (
         Judgment.objects.filter(inspector=inspector)
@@ -73,7 +73,7 @@ def queues_open() -> QuerySet[Queue]:
 
 def item_pixels(item: Item) -> list[list[int]]:
     """Return the item's features as rows of grey levels (0 black ink .. 255 paper)."""
-    rows, columns = item.queue.image_shape
+    rows, columns = item.queue.image_shape or (1, len(item.features))
     values = [float(v) for v in item.features]
     low, high = min(values), max(values)
     span = high - low or 1.0

@@ -7,9 +7,10 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -184,7 +185,7 @@ def items_create_bulk(
                         queue=queue, external_id__in=[item.external_id for item in items]
                     ).values_list("id", flat=True)
                 )
-            transaction.on_commit(lambda ids=ids: shadow_enqueue(queue_id=queue.pk, item_ids=ids))
+            transaction.on_commit(partial(shadow_enqueue, queue_id=queue.pk, item_ids=ids))
         result.created += len(items)
     return result
 
@@ -193,7 +194,7 @@ def _assignment_window() -> timedelta:
     return timedelta(seconds=settings.SHADOWLAB["ASSIGNMENT_SECONDS"])
 
 
-def item_assign_next(*, queue: Queue, inspector: AbstractBaseUser) -> Item | None:
+def item_assign_next(*, queue: Queue, inspector: User) -> Item | None:
     """Reserve and return the next item this inspector may judge, or None if there is none.
 
     An item already on this inspector's screen comes back first. Otherwise the oldest item
@@ -242,9 +243,7 @@ def item_assign_next(*, queue: Queue, inspector: AbstractBaseUser) -> Item | Non
     return item
 
 
-def judgment_record(
-    *, item: Item, inspector: AbstractBaseUser, label: str, seconds_spent: float
-) -> Judgment:
+def judgment_record(*, item: Item, inspector: User, label: str, seconds_spent: float) -> Judgment:
     """Store an inspector's decision on an item; never waits on a model."""
     if label not in item.queue.labels:
         raise JudgmentRejected(f"'{label}' is not a label of queue {item.queue.slug}")
@@ -267,7 +266,7 @@ def judgment_record(
     return judgment
 
 
-def judgment_undo(*, queue: Queue, inspector: AbstractBaseUser) -> Item | None:
+def judgment_undo(*, queue: Queue, inspector: User) -> Item | None:
     """Withdraw this inspector's latest judgment in the queue if it is recent enough.
 
     Return the item, reserved for the inspector again, or None if there is nothing to undo.
@@ -298,7 +297,7 @@ def judgment_undo(*, queue: Queue, inspector: AbstractBaseUser) -> Item | None:
 
 
 def api_token_create(
-    *, queue: Queue, name: str = "", created_by: AbstractBaseUser | None = None
+    *, queue: Queue, name: str = "", created_by: User | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for the queue; return it with the raw secret, which is never stored."""
     raw = "slk_" + secrets.token_urlsafe(32)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -11,10 +12,11 @@ from django.views.decorators.http import require_GET, require_POST
 from inspections import selectors, services
 from inspections.models import Item, Queue
 from shadowlab import roles
+from shadowlab.http import AuthenticatedRequest
 
 
 @login_required
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedRequest) -> HttpResponse:
     """Send each role to where its work is."""
     if roles.can_view_reports(request.user):
         return redirect("analytics:overview")
@@ -24,8 +26,9 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
-def queues(request: HttpRequest) -> HttpResponse:
+def queues(request: AuthenticatedRequest) -> HttpResponse:
     open_queues = list(selectors.queues_open())
     if len(open_queues) == 1:
         return redirect("inspections:inspect", slug=open_queues[0].slug)
@@ -33,7 +36,7 @@ def queues(request: HttpRequest) -> HttpResponse:
 
 
 def _panel(
-    request: HttpRequest, queue: Queue, item: Item | None, message: str = ""
+    request: AuthenticatedRequest, queue: Queue, item: Item | None, message: str = ""
 ) -> dict[str, object]:
     undoable = selectors.undoable_judgment(inspector=request.user, queue=queue)
     keys = queue.label_keys()
@@ -49,7 +52,11 @@ def _panel(
 
 
 def _render_panel(
-    request: HttpRequest, queue: Queue, item: Item | None, message: str = "", status: int = 200
+    request: AuthenticatedRequest,
+    queue: Queue,
+    item: Item | None,
+    message: str = "",
+    status: int = 200,
 ) -> HttpResponse:
     context = _panel(request, queue, item, message)
     template = "inspections/_panel.html" if request.htmx else "inspections/inspect.html"
@@ -57,16 +64,18 @@ def _render_panel(
 
 
 @require_GET
+@login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
-def inspect(request: HttpRequest, slug: str) -> HttpResponse:
+def inspect(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug)
     item = services.item_assign_next(queue=queue, inspector=request.user)
     return _render_panel(request, queue, item)
 
 
 @require_POST
+@login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
-def judge(request: HttpRequest, slug: str) -> HttpResponse:
+def judge(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug)
     item = get_object_or_404(Item, pk=request.POST.get("item_id") or 0, queue=queue)
     assignment = selectors.assignment_for(item=item, inspector=request.user)
@@ -88,13 +97,16 @@ def judge(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_POST
+@login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
-def undo(request: HttpRequest, slug: str) -> HttpResponse:
+def undo(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug)
     item = services.judgment_undo(queue=queue, inspector=request.user)
     if item is None:
         item = services.item_assign_next(queue=queue, inspector=request.user)
-        message = "Nothing to undo: judgments can be undone for 30 seconds."
+        message = (
+            f"Nothing to undo: judgments can be undone for {settings.SHADOWLAB['UNDO_SECONDS']} s."
+        )
     else:
         message = "Judgment withdrawn; decide this item again."
     if not request.htmx:
@@ -103,8 +115,9 @@ def undo(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
+@login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
-def history(request: HttpRequest) -> HttpResponse:
+def history(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "inspections/history.html",

@@ -1,6 +1,6 @@
 """The three roles are Django groups; code asks for permissions, never for group names."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 
 INSPECTOR = "inspector"
 ML_LEAD = "ml_lead"
@@ -50,18 +50,18 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     ],
 }
 
-User = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
-def is_inspector(user: User) -> bool:
+def is_inspector(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(JUDGE_ITEMS)
 
 
-def can_view_reports(user: User) -> bool:
+def can_view_reports(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(VIEW_REPORTS)
 
 
-def can_register_models(user: User) -> bool:
+def can_register_models(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(REGISTER_MODELS)
 
 

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "shadowlab.http.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "shadowlab.urls"

@@ -25,6 +25,12 @@ def _media_root(settings, tmp_path_factory):
     settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # Every test makes users with passwords; the default hasher would dominate the run.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def _user(username: str, group: str | None, *, staff: bool = False) -> User:
     user = User.objects.create_user(username, password=PASSWORD, is_staff=staff)
     if group:

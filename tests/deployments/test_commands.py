@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from deployments.models import AuditEvent, Deployment, ModelVersion
 pytestmark = pytest.mark.django_db
 
 
-def _run(*args: str, **options: object) -> str:
+def _run(*args: str, **options: Any) -> str:
     out = StringIO()
     call_command(*args, stdout=out, **options)
     return out.getvalue()

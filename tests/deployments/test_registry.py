@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 from unittest import mock
 
 import numpy as np
@@ -55,7 +56,7 @@ def _classifier(
     nodes.append(helper.make_node("MatMul", [features, "w"], ["logits0"]))
     nodes.extend(extra_nodes or [])
     logits = "logits" if extra_nodes else "logits0"
-    attributes = {"axis": 1} if activation == "Softmax" else {}
+    attributes: dict[str, Any] = {"axis": 1} if activation == "Softmax" else {}
     nodes.append(helper.make_node(activation, [logits], ["probabilities"], **attributes))
     graph = helper.make_graph(
         nodes,
@@ -79,7 +80,7 @@ def _stored() -> tuple[int, int, set[str]]:
     return ModelVersion.objects.count(), AuditEvent.objects.count(), files
 
 
-def _refused(match: str, **register: object) -> str:
+def _refused(match: str, **register: Any) -> str:
     """Register, expect a one-line refusal matching `match` and nothing stored; return it."""
     before = _stored()
     with pytest.raises(ModelRejected, match=match) as refusal:

@@ -119,7 +119,7 @@ def _purge() -> None:
         for queue in ("default", "inference"):
             # A queue that was never declared has nothing to purge.
             with contextlib.suppress(Exception):
-                channel.queue_purge(queue)
+                channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 @pytest.fixture

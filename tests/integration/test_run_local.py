@@ -12,7 +12,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -60,9 +59,9 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
         SHADOWLAB_DEMO_PASSWORD=PASSWORD,
         PYTHONUNBUFFERED="1",
     )
-    command = [sys.executable, "manage.py", "run_local", "--port", str(port), "--broker", "filesystem"]
+    command = [sys.executable, "manage.py", "run_local", "--port", str(port)]
     process = subprocess.Popen(
-        [*command, "--concurrency", "1"],
+        [*command, "--broker", "filesystem", "--concurrency", "1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,8 +76,10 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
     reader.start()
     try:
         wait_until(
-            lambda: any("ShadowLab is running at" in line for line in output)
-            or process.poll() is not None,
+            lambda: (
+                any("ShadowLab is running at" in line for line in output)
+                or process.poll() is not None
+            ),
             timeout=300,
             message="run_local never announced itself",
         )
@@ -111,7 +112,11 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
 
         created = subprocess.run(
             [sys.executable, "manage.py", "create_api_token", "--queue", "digits"],
-            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         token = re.search(r"slk_[A-Za-z0-9_-]+", created.stdout).group(0)
         request = urllib.request.Request(
@@ -126,7 +131,8 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
         def scored_by_both_shadow_models() -> bool:
             with sqlite3.connect(var / "shadowlab.sqlite3", timeout=10) as db:
                 (count,) = db.execute(
-                    "SELECT COUNT(*) FROM deployments_prediction WHERE item_id = ? AND status = 'ok'",
+                    "SELECT COUNT(*) FROM deployments_prediction "
+                    "WHERE item_id = ? AND status = 'ok'",
                     (item_id,),
                 ).fetchone()
             return count == 2

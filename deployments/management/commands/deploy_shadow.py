@@ -6,7 +6,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
 from deployments.models import ModelVersion
@@ -14,7 +14,7 @@ from deployments.selectors import model_version_get_by_key
 from deployments.services import DeploymentRefused, deployment_retire, deployment_shadow_start
 
 
-def _actor(username: str | None) -> AbstractBaseUser | None:
+def _actor(username: str | None) -> User | None:
     if username is None:
         return None
     try:

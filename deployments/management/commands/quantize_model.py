@@ -6,7 +6,7 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deployments.models import ModelVersion
@@ -15,7 +15,7 @@ from deployments.registry import model_version_quantize
 from deployments.selectors import model_version_get_by_key
 
 
-def _actor(username: str | None) -> AbstractBaseUser | None:
+def _actor(username: str | None) -> User | None:
     if username is None:
         return None
     try:

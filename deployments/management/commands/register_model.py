@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deployments.onnx_checks import ModelRejected
@@ -15,7 +15,7 @@ from deployments.registry import model_version_register, reference_load
 from inspections.models import Queue
 
 
-def _actor(username: str | None) -> AbstractBaseUser | None:
+def _actor(username: str | None) -> User | None:
     if username is None:
         return None
     try:
