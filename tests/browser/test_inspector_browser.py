@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -53,6 +54,8 @@ def test_inspector_judges_ten_items_by_keyboard_only(
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: urlsplit(url).path == "/inspect/digits/")
+    page.wait_for_load_state("load")  # the keymap script is deferred until then
     expect(page.locator("#inspect-panel")).to_be_visible()
     expect(page.locator("svg.pixels rect")).to_have_count(64)
 
