@@ -210,6 +210,8 @@ CELERY_TIMEZONE = TIME_ZONE
 SHADOWLAB = {
     # Items per scoring task when items arrive in bulk.
     "SCORING_BATCH_SIZE": env.int("SHADOWLAB_SCORING_BATCH_SIZE", default=256),
+    # Longest an item waits in a process's buffer for its batch to fill before it is sent.
+    "SCORING_MAX_WAIT_MS": env.float("SHADOWLAB_SCORING_MAX_WAIT_MS", default=50.0),
     # An item still lacking a prediction this long after it was (re-)queued is queued again.
     "SWEEP_GRACE_SECONDS": env.float("SHADOWLAB_SWEEP_GRACE_SECONDS", default=120.0),
     # Most items one sweep re-queues, so that a long outage drains in bounded steps.

@@ -26,6 +26,13 @@ def _media_root(settings, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _send_batches_at_once(settings):
+    # Send each commit's ids straight away so tests see the messages they caused; the
+    # coalescing buffer has tests of its own.
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "SCORING_MAX_WAIT_MS": 0}
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     # Every test makes users with passwords; the default hasher would dominate the run.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
