@@ -25,6 +25,7 @@ from scipy.special import rel_entr
 PSI_EPSILON = 1e-4
 COARSE_BINS = 10
 FINE_BINS = 100
+KSTWO_MAX_N = 10_000
 
 Correction = Literal["holm", "fdr_bh"]
 DriftLevel = Literal["none", "moderate", "major"]
@@ -61,6 +62,16 @@ def _count_pair(reference: npt.ArrayLike, current: npt.ArrayLike) -> tuple[np.nd
 # --- bins and counts ---------------------------------------------------------------------
 
 
+def _quantile_edges(ordered: np.ndarray, n_bins: int) -> np.ndarray:
+    """Return quantile bin edges of an already sorted, non-empty sample."""
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if ordered.size == 0:
+        raise ValueError("the reference sample is empty")
+    positions = np.arange(1, n_bins, dtype=np.int64) * ordered.size // n_bins
+    return np.unique(np.concatenate(([-np.inf], ordered[positions], [np.inf])))
+
+
 def reference_bin_edges(reference: npt.ArrayLike, n_bins: int = COARSE_BINS) -> np.ndarray:
     """Return quantile bin edges of a reference sample, outer edges -inf and +inf.
 
@@ -71,14 +82,7 @@ def reference_bin_edges(reference: npt.ArrayLike, n_bins: int = COARSE_BINS) -> 
     The indices are whole-number arithmetic, so edges for n_bins = 10 are bit for bit
     edges for n_bins = 100: the fine grid refines the coarse one.
     """
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
-    ordered = np.sort(_sample(reference, "reference"))
-    n = ordered.size
-    if n == 0:
-        raise ValueError("the reference sample is empty")
-    positions = np.arange(1, n_bins, dtype=np.int64) * n // n_bins
-    return np.unique(np.concatenate(([-np.inf], ordered[positions], [np.inf])))
+    return _quantile_edges(np.sort(_sample(reference, "reference")), n_bins)
 
 
 def fine_bin_edges(reference: npt.ArrayLike, n_bins: int = FINE_BINS) -> np.ndarray:
@@ -124,8 +128,9 @@ def merge_bins(
     fine_counts = np.asarray(counts)
     if fine_counts.shape != (fine.size - 1,):
         raise ValueError(f"{fine.size - 1} fine bins need as many counts, got {fine_counts.shape}")
+    # Both grids end at +inf, so every search lands inside the fine grid.
     starts = np.searchsorted(fine, coarse)
-    if np.any(starts >= fine.size) or np.any(fine[np.minimum(starts, fine.size - 1)] != coarse):
+    if np.any(fine[starts] != coarse):
         raise ValueError("every coarse edge must also be a fine edge")
     return np.add.reduceat(fine_counts, starts[:-1])
 
@@ -148,8 +153,8 @@ def reference_bins(
         )
     ordered = np.sort(_sample(reference, "reference"))
     return ReferenceBins(
-        fine_edges=reference_bin_edges(ordered, n_fine_bins),
-        coarse_edges=reference_bin_edges(ordered, n_coarse_bins),
+        fine_edges=_quantile_edges(ordered, n_fine_bins),
+        coarse_edges=_quantile_edges(ordered, n_coarse_bins),
     )
 
 
@@ -229,6 +234,16 @@ def _binned_cdfs(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray
     )
 
 
+def _kolmogorov_p_value(statistic: float, n: float, m: float) -> float:
+    """Return the two-sided asymptotic p-value of a two-sample KS statistic."""
+    effective_n = float(np.round(n * m / (n + m)))
+    if effective_n <= KSTWO_MAX_N:
+        p_value = stats.kstwo.sf(statistic, effective_n)
+    else:
+        p_value = stats.kstwobign.sf(statistic * math.sqrt(effective_n))
+    return float(np.clip(p_value, 0.0, 1.0))
+
+
 def ks_from_counts(
     reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike
 ) -> tuple[float, float]:
@@ -241,9 +256,11 @@ def ks_from_counts(
     ``ks_binned_error_bound``): on 100 reference-quantile bins, about 0.01.
 
     The p-value is SciPy's asymptotic one for ks_2samp: the Kolmogorov distribution
-    ``kstwo`` at the effective size round(n * m / (n + m)) (Smirnov 1939; Hodges
-    1958). As D_binned <= D it is conservative: never smaller than the exact-D one.
-    nan if either side is empty.
+    ``kstwo`` at the effective size en = round(n * m / (n + m)) (Smirnov 1939;
+    Hodges 1958). Its cost grows with en (0.45 s per feature at 1 M rows a side), so
+    above en = 10,000 its limit ``kstwobign`` at sqrt(en) * D is used instead: the
+    two differ by under 0.003 there (measured). As D_binned <= D the p-value is
+    never smaller than the same formula's at the exact D. nan if either side is empty.
     """
     reference, current = _count_pair(reference_counts, current_counts)
     n, m = float(reference.sum()), float(current.sum())
@@ -251,9 +268,7 @@ def ks_from_counts(
         return math.nan, math.nan
     reference_cdf, current_cdf = _binned_cdfs(reference, current)
     statistic = float(np.max(np.abs(reference_cdf - current_cdf), initial=0.0))
-    effective_n = np.round(n * m / (n + m))
-    p_value = float(np.clip(stats.kstwo.sf(statistic, effective_n), 0.0, 1.0))
-    return statistic, p_value
+    return statistic, _kolmogorov_p_value(statistic, n, m)
 
 
 def ks_binned_error_bound(reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike) -> float:

@@ -21,9 +21,10 @@ from deployments.onnx_checks import (
     smoke_inference,
     smoke_rows,
 )
+from deployments.parity import ParityReport, agreement_measure, latency_measure
 from deployments.quantization import model_quantize
 from deployments.runtime import ModelRunner, file_sha256
-from inspections.models import Queue
+from inspections.models import Item, Queue
 
 MAX_REFERENCE_ROWS = 200_000
 
@@ -182,13 +183,28 @@ def reference_data(model_version: ModelVersion) -> np.ndarray | None:
         return np.load(io.BytesIO(handle.read()), allow_pickle=False)
 
 
+def _recent_rows(queue: Queue, width: int, limit: int = 5000) -> np.ndarray | None:
+    """Return the features of the queue's latest items, if any."""
+    recent = list(
+        Item.objects.filter(queue=queue).order_by("-id").values_list("features", flat=True)[:limit]
+    )
+    rows = [row for row in recent if isinstance(row, list) and len(row) == width]
+    return np.asarray(rows, dtype=np.float32) if rows else None
+
+
 def model_version_quantize(
     *,
     model_version: ModelVersion,
     version: str | None = None,
+    force: bool = False,
     created_by: User | None = None,
 ) -> ModelVersion:
-    """Make and register the INT8 variant of an FP32 model version."""
+    """Make the INT8 variant of an FP32 version, compare it with its parent, and register it.
+
+    The parity report (agreement on reference data and recent items, probability
+    differences, flips per class, latency at batch 1, 64 and 512, file sizes) is stored on
+    the new version. A variant below SHADOWLAB["INT8_MIN_AGREEMENT"] is refused unless forced.
+    """
     if model_version.variant != ModelVersion.Variant.FP32:
         raise ModelRejected(f"{model_version.key} is already {model_version.variant}")
     reference = reference_data(model_version)
@@ -201,7 +217,13 @@ def model_version_quantize(
             )
         except Exception as exc:
             raise ModelRejected(f"quantization failed: {type(exc).__name__}: {exc}") from exc
-        agreement = _top1_agreement(model_version, fp32_path, int8_path, reference)
+        report = _parity(model_version, fp32_path, int8_path, reference)
+        if not report.passes and not force:
+            raise ModelRejected(
+                f"the INT8 model agrees with its parent on only {report.worst_agreement:.2%} of "
+                f"top-1 decisions (at least {report.minimum_agreement:.1%} required; "
+                "use --force to register it anyway)"
+            )
         return model_version_register(
             queue=model_version.queue,
             name=model_version.name,
@@ -214,18 +236,18 @@ def model_version_quantize(
             notes={
                 "quantization": method.method,
                 "calibration_rows": method.calibration_rows,
-                "top1_agreement_with_parent": agreement,
+                "top1_agreement_with_parent": report.worst_agreement,
+                "forced": force and not report.passes,
+                "parity": report.as_dict(),
             },
             created_by=created_by,
         )
 
 
-def _top1_agreement(
+def _parity(
     model_version: ModelVersion, fp32_path: Path, int8_path: Path, reference: np.ndarray | None
-) -> float | None:
-    if reference is None:
-        return None
-    runners = [
+) -> ParityReport:
+    fp32, int8 = (
         ModelRunner(
             path,
             input_name=model_version.input_name,
@@ -233,6 +255,29 @@ def _top1_agreement(
             input_width=model_version.input_width,
         )
         for path in (fp32_path, int8_path)
-    ]
-    fp32, int8 = (runner.predict(reference).label_indices for runner in runners)
-    return float(np.mean(fp32 == int8))
+    )
+    agreements = []
+    notes = []
+    if reference is not None:
+        agreements.append(
+            agreement_measure(fp32, int8, reference, model_version.labels, "reference data")
+        )
+    else:
+        notes.append("no reference data: agreement measured on recent items only")
+    recent = _recent_rows(model_version.queue, model_version.input_width)
+    if recent is not None:
+        agreements.append(
+            agreement_measure(fp32, int8, recent, model_version.labels, "recent items")
+        )
+    timing_rows = reference if reference is not None else recent
+    if timing_rows is None:
+        timing_rows = np.random.default_rng(0).normal(size=(64, model_version.input_width))
+        notes.append("no reference data or items: latency measured on random rows")
+    return ParityReport(
+        agreements=agreements,
+        latency=latency_measure(fp32, int8, timing_rows),
+        fp32_bytes=fp32_path.stat().st_size,
+        int8_bytes=int8_path.stat().st_size,
+        minimum_agreement=settings.SHADOWLAB["INT8_MIN_AGREEMENT"],
+        notes=notes,
+    )

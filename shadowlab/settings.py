@@ -218,6 +218,8 @@ SHADOWLAB = {
     "SWEEP_LIMIT": env.int("SHADOWLAB_SWEEP_LIMIT", default=20000),
     # After this many queued attempts without a result, the item gets an error prediction.
     "SCORING_MAX_ATTEMPTS": env.int("SHADOWLAB_SCORING_MAX_ATTEMPTS", default=5),
+    # An INT8 variant agreeing with its FP32 parent on fewer top-1 decisions is refused.
+    "INT8_MIN_AGREEMENT": env.float("SHADOWLAB_INT8_MIN_AGREEMENT", default=0.995),
     # ONNX Runtime: one intra-op thread per worker process is fastest on small models.
     "ORT_INTRA_OP_THREADS": env.int("SHADOWLAB_ORT_INTRA_OP_THREADS", default=1),
     "ORT_PROVIDERS": env.list("SHADOWLAB_ORT_PROVIDERS", default=["CPUExecutionProvider"]),

@@ -399,3 +399,42 @@ def test_quantizing_an_int8_model_again_is_refused(model_version, admin_user):
     with pytest.raises(ModelRejected, match="digits-mlp:1-int8 is already int8"):
         model_version_quantize(model_version=int8, created_by=admin_user)
     assert _stored() == before
+
+
+def test_quantization_stores_a_parity_report_against_the_parent(model_version):
+    int8 = model_version_quantize(model_version=model_version)
+    parity = int8.notes["parity"]
+    assert parity["passes"] is True
+    (reference,) = [a for a in parity["agreements"] if a["source"] == "reference data"]
+    assert reference["rows"] == model_version.reference_rows
+    assert reference["top1_agreement"] >= 0.995
+    assert 0 <= reference["max_probability_difference"] < 0.5
+    assert sum(reference["flips_by_class"].values()) == round(
+        (1 - reference["top1_agreement"]) * reference["rows"]
+    )
+    assert [row["batch"] for row in parity["latency"]] == [1, 64, 512]
+    assert all(
+        row["fp32_us_per_row"] > 0 and row["int8_us_per_row"] > 0 for row in parity["latency"]
+    )
+    assert parity["int8_bytes"] < parity["fp32_bytes"]
+
+
+def test_quantization_compares_on_recent_items_too(model_version, queue, digit_rows):
+    from inspections.services import item_create
+
+    for n, row in enumerate(digit_rows[:40]):
+        item_create(queue=queue, external_id=f"recent-{n}", features=row.tolist())
+    int8 = model_version_quantize(model_version=model_version)
+    (recent,) = [a for a in int8.notes["parity"]["agreements"] if a["source"] == "recent items"]
+    assert recent["rows"] == 40
+
+
+def test_int8_below_the_agreement_floor_is_refused_unless_forced(model_version, settings):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "INT8_MIN_AGREEMENT": 1.01}
+    before = _stored()
+    with pytest.raises(ModelRejected, match=r"agrees with its parent on only .*--force"):
+        model_version_quantize(model_version=model_version)
+    assert _stored() == before
+    forced = model_version_quantize(model_version=model_version, force=True)
+    assert forced.notes["forced"] is True
+    assert forced.notes["parity"]["passes"] is False

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deployments.models import ModelVersion
 from deployments.onnx_checks import ModelRejected
+from deployments.parity import parity_lines
 from deployments.registry import model_version_quantize
 from deployments.selectors import model_version_get_by_key
 
@@ -37,6 +38,12 @@ class Command(BaseCommand):
             "--version", help="Version of the INT8 model (default: the parent's plus '-int8')."
         )
         parser.add_argument("--user", metavar="USERNAME", help="Who quantizes the model.")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Register the INT8 model even if it agrees with its parent on fewer than "
+            "99.5%% of top-1 decisions.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -46,7 +53,10 @@ class Command(BaseCommand):
         actor = _actor(options["user"])
         try:
             int8 = model_version_quantize(
-                model_version=parent, version=options["version"], created_by=actor
+                model_version=parent,
+                version=options["version"],
+                force=options["force"],
+                created_by=actor,
             )
         except ModelRejected as exc:
             raise CommandError(f"quantization refused: {' '.join(str(exc).split())}") from exc
@@ -59,3 +69,6 @@ class Command(BaseCommand):
             + ("n/a (no reference data)" if agreement is None else f"{agreement:.2%}")
         )
         self.stdout.write(f"  size:             {parent.size_bytes:,} -> {int8.size_bytes:,} bytes")
+        self.stdout.write("parity with the FP32 parent:")
+        for line in parity_lines(int8.notes.get("parity", {})):
+            self.stdout.write(f"  {line}")
