@@ -121,7 +121,7 @@ def microseconds_per_row(
     """Return the median time per row of repeated runs at this batch size."""
     picked = np.ascontiguousarray(np.resize(rows, (batch, rows.shape[1])), dtype=np.float32)
     runner.predict(picked)
-    timings = []
+    timings: list[float] = []
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline or len(timings) < 5:
         started = time.perf_counter()

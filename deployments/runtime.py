@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,6 +93,7 @@ def runner_get(
     input_width: int,
     intra_op_threads: int = 1,
     providers: list[str] | None = None,
+    warm_rows: Callable[[], np.ndarray | None] | None = None,
 ) -> ModelRunner:
     """Return this process's session for a model file, loading, checking and warming it once."""
     runner = _runners.get(sha256)
@@ -114,7 +116,7 @@ def runner_get(
                 intra_op_threads=intra_op_threads,
                 providers=providers,
             )
-            runner.warm()
+            runner.warm(warm_rows() if warm_rows is not None else None)
             _runners[sha256] = runner
     return runner
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from deployments.batching import buffer_get
 from deployments.models import Deployment, ModelVersion, Prediction, ScoringAttempt
+from deployments.registry import reference_data
 from deployments.runtime import ModelRunner, runner_get
 from inspections.models import Item
 
@@ -63,7 +64,7 @@ class ScoreSummary:
     total_ms: float
 
 
-def _runner(model_version: ModelVersion) -> ModelRunner:
+def model_runner(model_version: ModelVersion) -> ModelRunner:
     cfg = settings.SHADOWLAB
     return runner_get(
         Path(model_version.onnx_file.path),
@@ -73,6 +74,7 @@ def _runner(model_version: ModelVersion) -> ModelRunner:
         input_width=model_version.input_width,
         intra_op_threads=cfg["ORT_INTRA_OP_THREADS"],
         providers=cfg["ORT_PROVIDERS"],
+        warm_rows=lambda: reference_data(model_version),
     )
 
 
@@ -279,14 +281,12 @@ def predictions_score(*, model_version_id: int, item_ids: list[int]) -> ScoreSum
         if rows
         else {}
     )
-    ids, matrix, problems = (
-        _feature_matrix(rows, model_version.input_width) if rows else ([], None, [])
-    )
+    ids, matrix, problems = _feature_matrix(rows, model_version.input_width)
     outcomes = [Outcome(item_id, reason=reason) for item_id, reason in problems]
     inference_seconds = 0.0
     if ids:
         try:
-            runner = _runner(model_version)
+            runner = model_runner(model_version)
         except Exception as exc:
             reason = f"model could not be loaded: {type(exc).__name__}: {exc}"
             outcomes.extend(Outcome(item_id, reason=reason) for item_id in ids)

@@ -220,6 +220,11 @@ SHADOWLAB = {
     "SCORING_MAX_ATTEMPTS": env.int("SHADOWLAB_SCORING_MAX_ATTEMPTS", default=5),
     # An INT8 variant agreeing with its FP32 parent on fewer top-1 decisions is refused.
     "INT8_MIN_AGREEMENT": env.float("SHADOWLAB_INT8_MIN_AGREEMENT", default=0.995),
+    # Live path: time budget for one synchronous inference, and the circuit breaker that stops
+    # calling a model after this many consecutive failures or timeouts, for this long.
+    "LIVE_BUDGET_MS": env.float("SHADOWLAB_LIVE_BUDGET_MS", default=50.0),
+    "BREAKER_FAILURES": env.int("SHADOWLAB_BREAKER_FAILURES", default=5),
+    "BREAKER_OPEN_SECONDS": env.float("SHADOWLAB_BREAKER_OPEN_SECONDS", default=30.0),
     # ONNX Runtime: one intra-op thread per worker process is fastest on small models.
     "ORT_INTRA_OP_THREADS": env.int("SHADOWLAB_ORT_INTRA_OP_THREADS", default=1),
     "ORT_PROVIDERS": env.list("SHADOWLAB_ORT_PROVIDERS", default=["CPUExecutionProvider"]),

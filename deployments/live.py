@@ -1,0 +1,86 @@
+"""Live-path scoring for Django callers: scorers per model version, pre-loaded at start-up."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.conf import settings
+from django.db import DatabaseError
+
+from deployments.live_runtime import CircuitBreaker, LiveResult, LiveScorer
+from deployments.models import Deployment, ModelVersion
+from deployments.registry import reference_data
+from deployments.scoring import model_runner
+from inspections.models import Item
+
+log = logging.getLogger("shadowlab.live")
+
+_scorers: dict[int, LiveScorer] = {}
+_lock = threading.Lock()
+
+
+def live_scorer(model_version: ModelVersion) -> LiveScorer:
+    """Return this process's scorer for a model version, loading and warming it once."""
+    scorer = _scorers.get(model_version.pk)
+    if scorer is not None:
+        return scorer
+    with _lock:
+        scorer = _scorers.get(model_version.pk)
+        if scorer is None:
+            cfg = settings.SHADOWLAB
+            runner = model_runner(model_version)
+            reference = reference_data(model_version)
+            if reference is not None:
+                runner.warm(reference[:64])
+                for row in reference[:32]:  # the live path runs at batch 1: warm that shape
+                    runner.predict(row[None, :])
+            scorer = LiveScorer(
+                runner,
+                model_version.labels,
+                budget_seconds=cfg["LIVE_BUDGET_MS"] / 1000,
+                breaker=CircuitBreaker(
+                    failures_to_open=cfg["BREAKER_FAILURES"],
+                    open_seconds=cfg["BREAKER_OPEN_SECONDS"],
+                ),
+            )
+            _scorers[model_version.pk] = scorer
+    return scorer
+
+
+def item_score_live(*, item: Item, model_version: ModelVersion) -> LiveResult:
+    """Score one item now; a fallback result (label None) means humans must decide it."""
+    try:
+        scorer = live_scorer(model_version)
+    except Exception as exc:
+        log.warning("live model %s unavailable: %s", model_version.key, exc)
+        return LiveResult(None, None, None, 0.0, f"model unavailable: {type(exc).__name__}")
+    return scorer.score(item.features)
+
+
+def live_preload() -> int:
+    """Load and warm the models that decide items (canary and live); return how many."""
+    try:
+        versions = list(
+            ModelVersion.objects.filter(
+                deployments__role__in=[Deployment.Role.CANARY, Deployment.Role.LIVE]
+            ).distinct()
+        )
+    except DatabaseError as exc:  # not migrated yet, or the database is down: load lazily
+        log.warning("live models not pre-loaded: %s", exc)
+        return 0
+    loaded = 0
+    for version in versions:
+        try:
+            live_scorer(version)
+            loaded += 1
+        except Exception as exc:
+            log.warning("live model %s not pre-loaded: %s", version.key, exc)
+    return loaded
+
+
+def live_scorers_clear() -> None:
+    with _lock:
+        for scorer in _scorers.values():
+            scorer.close()
+        _scorers.clear()
