@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from deployments import metrics
 from deployments.batching import buffer_get
 from deployments.models import Deployment, ModelVersion, Prediction, ScoringAttempt
 from deployments.registry import reference_data
@@ -254,6 +255,30 @@ def predictions_insert(
     return len(created)
 
 
+def _observe(
+    model_version: ModelVersion,
+    outcomes: list[Outcome],
+    received: dict[int, datetime],
+    batch_items: int,
+    inference_seconds: float,
+) -> None:
+    key = model_version.key
+    metrics.BATCH_ITEMS.observe(batch_items)
+    if not outcomes:
+        return
+    errors = [outcome for outcome in outcomes if outcome.reason]
+    metrics.PREDICTIONS.labels(key, Prediction.Status.OK).inc(len(outcomes) - len(errors))
+    metrics.PREDICTIONS.labels(key, Prediction.Status.ERROR).inc(len(errors))
+    for outcome in errors:
+        metrics.SCORING_ERRORS.labels(key, metrics.error_kind(outcome.reason)).inc()
+    if inference_seconds:
+        metrics.INFERENCE_SECONDS.labels(key, model_version.variant).observe(inference_seconds)
+    now = timezone.now()
+    lag = metrics.SCORING_LAG.labels(key)
+    for outcome in outcomes:
+        lag.observe((now - received[outcome.item_id]).total_seconds())
+
+
 def predictions_score(*, model_version_id: int, item_ids: list[int]) -> ScoreSummary:
     """Score the items that lack a prediction from this model version, in one batch.
 
@@ -270,18 +295,21 @@ def predictions_score(*, model_version_id: int, item_ids: list[int]) -> ScoreSum
             Exists(Prediction.objects.filter(item=OuterRef("pk"), model_version=model_version))
         )
         .order_by("id")
-        .values_list("id", Cast("features", output_field=TextField()))
+        .values_list("id", Cast("features", output_field=TextField()), "received_at")
     )
+    received = {item_id: received_at for item_id, _, received_at in rows}
     attempts = (
         dict(
             ScoringAttempt.objects.filter(
-                model_version=model_version, item_id__in=[item_id for item_id, _ in rows]
+                model_version=model_version, item_id__in=list(received)
             ).values_list("item_id", "attempts")
         )
         if rows
         else {}
     )
-    ids, matrix, problems = _feature_matrix(rows, model_version.input_width)
+    ids, matrix, problems = _feature_matrix(
+        [(item_id, text) for item_id, text, _ in rows], model_version.input_width
+    )
     outcomes = [Outcome(item_id, reason=reason) for item_id, reason in problems]
     inference_seconds = 0.0
     if ids:
@@ -295,6 +323,7 @@ def predictions_score(*, model_version_id: int, item_ids: list[int]) -> ScoreSum
             outcomes.extend(scored)
     predictions_insert(model_version=model_version, outcomes=outcomes, attempts=attempts)
     errors = sum(1 for outcome in outcomes if outcome.reason)
+    _observe(model_version, outcomes, received, len(item_ids), inference_seconds)
     summary = ScoreSummary(
         scored=len(outcomes) - errors,
         errors=errors,
@@ -399,6 +428,9 @@ def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
         )
         requeued += len(retry)
         gave_up += len(exhausted)
+        if exhausted:
+            metrics.PREDICTIONS.labels(version.key, Prediction.Status.ERROR).inc(len(exhausted))
+            metrics.SCORING_ERRORS.labels(version.key, "gave_up").inc(len(exhausted))
     if requeued or gave_up:
         log.info("sweep requeued=%d gave_up=%d", requeued, gave_up)
     return SweepSummary(requeued=requeued, gave_up=gave_up)

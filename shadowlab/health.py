@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -42,6 +42,17 @@ def _workers() -> tuple[list[str], str | None]:
         return [], f"{type(exc).__name__}: {exc}"
     names = sorted(name for reply in replies for name in reply)
     return names, None if names else "no worker answered within 1 s"
+
+
+@require_GET
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics: requests, scoring counters and histograms, backlog."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from deployments.metrics import registry_for_export
+
+    return HttpResponse(generate_latest(registry_for_export()), content_type=CONTENT_TYPE_LATEST)
 
 
 @require_GET

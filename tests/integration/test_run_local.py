@@ -138,6 +138,12 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
             return count == 2
 
         wait_until(scored_by_both_shadow_models, timeout=60, message="item was not scored")
+        # The worker's counters reach the web's /metrics through the shared folder.
+        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert re.search(
+            r'shadowlab_predictions_total\{model="digits-mlp:1",status="ok"\} [1-9]', metrics
+        )
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends

@@ -75,7 +75,16 @@ class Command(BaseCommand):
             raise CommandError(f"port {port} on {host} is in use; choose another with --port")
         var = Path(settings.VAR_DIR)
         var.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1"}
+        metrics_dir = var / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            # Web, worker and beat processes share their metrics through this folder.
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        }
         env.setdefault("DJANGO_SETTINGS_MODULE", "shadowlab.settings")
         manager = Manager(Printer(sys.stdout))
         self.redis: subprocess.Popen[bytes] | None = None

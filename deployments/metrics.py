@@ -1,0 +1,127 @@
+"""Prometheus metrics of shadow scoring.
+
+Counters and histograms are updated where the work happens (worker processes). With
+PROMETHEUS_MULTIPROC_DIR set, every process on a host writes to that folder and one
+endpoint reports them all: the web's /metrics on a single host (as `manage.py run_local`
+sets it up), or each worker host's own port (SHADOWLAB_WORKER_METRICS_PORT).
+Backlog figures come from the database when /metrics is read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+PREDICTIONS = Counter(
+    "shadowlab_predictions", "Predictions stored, by model version and status", ["model", "status"]
+)
+SCORING_ERRORS = Counter(
+    "shadowlab_scoring_errors", "Items that got an error prediction, by reason", ["model", "reason"]
+)
+BATCH_ITEMS = Histogram(
+    "shadowlab_scoring_batch_items",
+    "Items per scoring batch",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
+)
+INFERENCE_SECONDS = Histogram(
+    "shadowlab_inference_seconds",
+    "ONNX Runtime time per scoring batch",
+    ["model", "backend"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+)
+SCORING_LAG = Histogram(
+    "shadowlab_scoring_lag_seconds",
+    "Time from an item's arrival to its prediction being stored",
+    ["model"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+
+
+def error_kind(reason: str) -> str:
+    """Return a small fixed vocabulary for error reasons (labels must stay few)."""
+    if reason.startswith("model could not be loaded"):
+        return "model_unavailable"
+    if reason.startswith("inference failed"):
+        return "inference_failed"
+    if reason.startswith("no result after"):
+        return "gave_up"
+    if "non-finite" in reason:
+        return "non_finite_output"
+    return "invalid_features"
+
+
+class BacklogCollector(Collector):
+    """Items waiting for a prediction from each shadow version (arrived in the last day)."""
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Registration asks for the names; without this it would run the queries.
+        yield GaugeMetricFamily("shadowlab_pending_items", "", labels=["queue", "model"])
+        yield GaugeMetricFamily("shadowlab_items_awaiting_judgment", "", labels=["queue"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.db.models import Count, Exists, OuterRef, Q
+        from django.utils import timezone
+
+        from deployments.models import Deployment, Prediction
+        from inspections.models import Item
+
+        pending = GaugeMetricFamily(
+            "shadowlab_pending_items",
+            "Items of the last 24 h still lacking a prediction from a shadow model version",
+            labels=["queue", "model"],
+        )
+        awaiting = GaugeMetricFamily(
+            "shadowlab_items_awaiting_judgment", "Items waiting for inspectors", labels=["queue"]
+        )
+        since = timezone.now() - timedelta(days=1)
+        for deployment in Deployment.objects.filter(role=Deployment.Role.SHADOW).select_related(
+            "queue", "model_version"
+        ):
+            count = (
+                Item.objects.filter(
+                    queue=deployment.queue,
+                    received_at__gte=max(since, deployment.started_at),
+                )
+                .exclude(
+                    Exists(
+                        Prediction.objects.filter(
+                            item=OuterRef("pk"), model_version=deployment.model_version
+                        )
+                    )
+                )
+                .count()
+            )
+            pending.add_metric([deployment.queue.slug, deployment.model_version.key], count)
+        for row in Item.objects.values("queue__slug").annotate(
+            n=Count("id", filter=Q(human_status=Item.HumanStatus.PENDING))
+        ):
+            awaiting.add_metric([row["queue__slug"]], row["n"])
+        yield pending
+        yield awaiting
+
+
+def host_registry() -> CollectorRegistry:
+    """Return a registry of every process on this host (multiprocess mode) or of this one."""
+    from prometheus_client import REGISTRY, multiprocess
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+_backlog = BacklogCollector()
+
+
+def registry_for_export() -> CollectorRegistry:
+    """Return what the web's /metrics reports: this host's processes plus the backlog."""
+    registry = host_registry()
+    if _backlog not in getattr(registry, "_collector_to_names", {}):
+        registry.register(_backlog)
+    return registry

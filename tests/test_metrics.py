@@ -1,0 +1,53 @@
+"""/metrics in Prometheus format: scoring counters, histograms and the backlog."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import REGISTRY
+
+from deployments import scoring
+from inspections.models import Item
+from inspections.services import item_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_metrics_count_scored_items_errors_batches_and_lag(client, shadow_model, queue, digit_rows):
+    key = shadow_model.key
+    before_ok = _sample("shadowlab_predictions_total", model=key, status="ok")
+    before_err = _sample("shadowlab_scoring_errors_total", model=key, reason="invalid_features")
+    before_batches = _sample("shadowlab_scoring_batch_items_count")
+    before_lag = _sample("shadowlab_scoring_lag_seconds_count", model=key)
+    items = [
+        item_create(queue=queue, external_id=f"m{n}", features=digit_rows[n].tolist())
+        for n in range(6)
+    ]
+    Item.objects.filter(pk=items[0].pk).update(features=[1.0])
+    scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[i.pk for i in items])
+
+    assert _sample("shadowlab_predictions_total", model=key, status="ok") == before_ok + 5
+    assert (
+        _sample("shadowlab_scoring_errors_total", model=key, reason="invalid_features")
+        == before_err + 1
+    )
+    assert _sample("shadowlab_scoring_batch_items_count") == before_batches + 1
+    assert _sample("shadowlab_scoring_lag_seconds_count", model=key) == before_lag + 6
+
+    body = client.get("/metrics").content.decode()
+    assert f'shadowlab_predictions_total{{model="{key}",status="ok"}}' in body
+    assert "shadowlab_inference_seconds_bucket" in body
+    assert "django_http_requests_total_by_method_total" in body
+
+
+def test_metrics_report_items_still_waiting_for_a_prediction(
+    client, shadow_model, queue, digit_rows
+):
+    for n in range(3):
+        item_create(queue=queue, external_id=f"w{n}", features=digit_rows[n].tolist())
+    body = client.get("/metrics").content.decode()
+    assert f'shadowlab_pending_items{{model="{shadow_model.key}",queue="digits"}} 3.0' in body
+    assert 'shadowlab_items_awaiting_judgment{queue="digits"} 3.0' in body
