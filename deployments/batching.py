@@ -1,4 +1,4 @@
-"""Coalesce item ids into scoring batches before they go to the broker (no Django import).
+"""Coalesce new items into scoring batches before they go to the broker (no Django import).
 
 Items often arrive one per request. Sending one message per item would make workers pay the
 per-message and per-query cost for every item; instead each process collects ids per model
@@ -15,10 +15,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("shadowlab.scoring")
 
-Send = Callable[[int, list[int]], bool]
+# (model version id, entries) -> whether the broker took them
+Send = Callable[[int, list[Any]], bool]
 
 
 class ScoringBuffer:
@@ -29,19 +31,19 @@ class ScoringBuffer:
         self.batch_size = max(1, batch_size)
         self.max_wait = max(0.0, max_wait)
         self._lock = threading.Condition()
-        self._pending: dict[int, list[int]] = {}
+        self._pending: dict[int, list[Any]] = {}
         self._deadline: float | None = None
         self._thread: threading.Thread | None = None
 
-    def add(self, version_id: int, item_ids: list[int]) -> None:
-        """Queue ids for a model version; full batches leave at once, the rest within max_wait."""
+    def add(self, version_id: int, entries: list[Any]) -> None:
+        """Queue entries for a version: full batches leave at once, the rest within max_wait."""
         if self.max_wait == 0:
-            self._send_chunks(version_id, item_ids)
+            self._send_chunks(version_id, entries)
             return
-        full: list[int] = []
+        full: list[Any] = []
         with self._lock:
             pending = self._pending.setdefault(version_id, [])
-            pending.extend(item_ids)
+            pending.extend(entries)
             if len(pending) >= self.batch_size:
                 cut = len(pending) - len(pending) % self.batch_size
                 full, self._pending[version_id] = pending[:cut], pending[cut:]
@@ -56,17 +58,17 @@ class ScoringBuffer:
         """Send everything buffered now."""
         with self._lock:
             pending, self._pending, self._deadline = self._pending, {}, None
-        for version_id, item_ids in pending.items():
-            if item_ids:
-                self._send_chunks(version_id, item_ids)
+        for version_id, entries in pending.items():
+            if entries:
+                self._send_chunks(version_id, entries)
 
     def pending(self) -> int:
         with self._lock:
-            return sum(len(ids) for ids in self._pending.values())
+            return sum(len(entries) for entries in self._pending.values())
 
-    def _send_chunks(self, version_id: int, item_ids: list[int]) -> None:
-        for start in range(0, len(item_ids), self.batch_size):
-            self._send(version_id, item_ids[start : start + self.batch_size])
+    def _send_chunks(self, version_id: int, entries: list[Any]) -> None:
+        for start in range(0, len(entries), self.batch_size):
+            self._send(version_id, entries[start : start + self.batch_size])
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -19,9 +19,20 @@ from deployments import scoring
     soft_time_limit=60,
     time_limit=90,
 )
-def score_items(model_version_id: int, item_ids: list[int]) -> None:
-    """Score a batch of items with one model version (database hiccups are retried)."""
-    scoring.predictions_score(model_version_id=model_version_id, item_ids=item_ids)
+def score_items(
+    model_version_id: int,
+    item_ids: list[int],
+    features: str | None = None,
+    received: list[float] | None = None,
+) -> None:
+    """Score a batch of items with one model version (database hiccups are retried).
+
+    New items come with their features (packed float32, see scoring.features_pack) and
+    arrival times; re-queued ones with ids only.
+    """
+    scoring.predictions_score(
+        model_version_id=model_version_id, item_ids=item_ids, features=features, received=received
+    )
 
 
 @shared_task(soft_time_limit=120, time_limit=180)

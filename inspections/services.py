@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deployments import routing
-from deployments.scoring import shadow_enqueue
+from deployments.scoring import NewItem, shadow_enqueue
 from inspections.features import FeatureError, features_validate
 from inspections.models import ApiToken, Assignment, Item, Judgment, Queue
 
@@ -96,7 +96,8 @@ def item_create(
                 judgments_needed=decision.judgments_needed,
                 human_status=decision.human_status,
             )
-            transaction.on_commit(lambda: shadow_enqueue(queue_id=queue.pk, item_ids=[item.pk]))
+            new = NewItem(item.pk, item.received_at.timestamp(), values)
+            transaction.on_commit(partial(shadow_enqueue, queue_id=queue.pk, items=[new]))
     except IntegrityError as exc:
         # Lost a race with a concurrent request carrying the same external_id.
         existing = Item.objects.filter(queue=queue, external_id=external_id).values_list(
@@ -177,15 +178,10 @@ def items_create_bulk(
             )
         with transaction.atomic():
             created = Item.objects.bulk_create(items)
-            if connection.features.can_return_rows_from_bulk_insert:
-                ids = [item.pk for item in created]
-            else:  # pragma: no cover - SQLite and PostgreSQL both return ids
-                ids = list(
-                    Item.objects.filter(
-                        queue=queue, external_id__in=[item.external_id for item in items]
-                    ).values_list("id", flat=True)
-                )
-            transaction.on_commit(partial(shadow_enqueue, queue_id=queue.pk, item_ids=ids))
+            new = [
+                NewItem(item.pk, item.received_at.timestamp(), item.features) for item in created
+            ]
+            transaction.on_commit(partial(shadow_enqueue, queue_id=queue.pk, items=new))
         result.created += len(items)
     return result
 

@@ -212,7 +212,7 @@ CELERY_TIMEZONE = TIME_ZONE
 # Shadow scoring.
 SHADOWLAB = {
     # Items per scoring task when items arrive in bulk.
-    "SCORING_BATCH_SIZE": env.int("SHADOWLAB_SCORING_BATCH_SIZE", default=256),
+    "SCORING_BATCH_SIZE": env.int("SHADOWLAB_SCORING_BATCH_SIZE", default=512),
     # Longest an item waits in a process's buffer for its batch to fill before it is sent.
     "SCORING_MAX_WAIT_MS": env.float("SHADOWLAB_SCORING_MAX_WAIT_MS", default=50.0),
     # An item still lacking a prediction this long after it was (re-)queued is queued again.

@@ -12,6 +12,7 @@ from django.test import Client
 
 from deployments.models import ModelVersion
 from deployments.registry import model_version_register
+from deployments.scoring import model_versions_forget
 from deployments.services import deployment_shadow_start
 from inspections.models import Queue
 from inspections.services import api_token_create, queue_create
@@ -30,6 +31,12 @@ def _send_batches_at_once(settings):
     # Send each commit's ids straight away so tests see the messages they caused; the
     # coalescing buffer has tests of its own.
     settings.SHADOWLAB = {**settings.SHADOWLAB, "SCORING_MAX_WAIT_MS": 0}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_model_version_cache():
+    # Rolled-back tests hand out the same primary keys again, for other model files.
+    model_versions_forget()
 
 
 @pytest.fixture(autouse=True)

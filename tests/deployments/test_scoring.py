@@ -7,6 +7,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deployments import scoring
@@ -112,7 +114,12 @@ def test_commit_queues_each_new_item_for_every_shadow_model(
         django_capture_on_commit_callbacks(execute=True),
     ):
         item = item_create(queue=queue, external_id="x", features=list(digit_rows[0]))
-    delay.assert_called_once_with(shadow_model.pk, [item.pk])
+    delay.assert_called_once()
+    assert delay.call_args.args == (shadow_model.pk, [item.pk])
+    assert scoring.features_unpack(delay.call_args.kwargs["features"], 64).tolist() == [
+        item.features
+    ]
+    assert delay.call_args.kwargs["received"] == [item.received_at.timestamp()]
 
 
 def test_bulk_intake_queues_items_in_batches(
@@ -176,6 +183,63 @@ def test_sweeper_does_not_spend_attempts_while_the_broker_is_down(shadow_model, 
     assert delay.call_count == 10
     assert not ScoringAttempt.objects.exists()
     assert not Prediction.objects.exists()
+
+
+def test_a_message_carrying_features_is_scored_without_reading_the_items(
+    shadow_model, queue, digit_rows
+):
+    items = _items(queue, digit_rows[:8])
+    Item.objects.filter(pk=items[0].pk).update(features=[0.0])  # not what the message says
+    with CaptureQueriesContext(connection) as queries:
+        summary = scoring.predictions_score(
+            model_version_id=shadow_model.pk,
+            item_ids=[item.pk for item in items],
+            features=scoring.features_pack([row.tolist() for row in digit_rows[:8]]),
+            received=[item.received_at.timestamp() for item in items],
+        )
+    assert (summary.scored, summary.errors, summary.skipped) == (8, 0, 0)
+    assert Prediction.objects.filter(status="ok").count() == 8
+    assert not [q["sql"] for q in queries.captured_queries if "features" in q["sql"]]
+
+
+def test_a_redelivered_message_stores_nothing_new(shadow_model, queue, digit_rows):
+    items = _items(queue, digit_rows[:4])
+    message = {
+        "model_version_id": shadow_model.pk,
+        "item_ids": [item.pk for item in items],
+        "features": scoring.features_pack([row.tolist() for row in digit_rows[:4]]),
+        "received": [item.received_at.timestamp() for item in items],
+    }
+    scoring.predictions_score(**message)
+    first = list(Prediction.objects.order_by("id").values())
+    again = scoring.predictions_score(**message)
+    assert again.skipped == 4
+    assert list(Prediction.objects.order_by("id").values()) == first
+
+
+def test_a_message_for_a_deleted_item_scores_the_others(shadow_model, queue, digit_rows):
+    kept, deleted = _items(queue, digit_rows[:2])
+    deleted_id = deleted.pk
+    deleted.delete()
+    scoring.predictions_score(
+        model_version_id=shadow_model.pk,
+        item_ids=[kept.pk, deleted_id],
+        features=scoring.features_pack([row.tolist() for row in digit_rows[:2]]),
+        received=[kept.received_at.timestamp()] * 2,
+    )
+    assert list(Prediction.objects.values_list("item_id", flat=True)) == [kept.pk]
+
+
+def test_a_malformed_message_falls_back_to_the_stored_features(shadow_model, queue, digit_rows):
+    (item,) = _items(queue, digit_rows[:1])
+    summary = scoring.predictions_score(
+        model_version_id=shadow_model.pk,
+        item_ids=[item.pk],
+        features=scoring.features_pack([[1.0, 2.0]]),
+        received=[item.received_at.timestamp()],
+    )
+    assert summary.scored == 1
+    assert Prediction.objects.get(item=item).status == "ok"
 
 
 def test_attempts_are_recorded_on_the_prediction(shadow_model, queue, digit_rows):
