@@ -117,8 +117,15 @@ class Workers:
     """Celery worker processes on the benchmark database and broker."""
 
     def __init__(
-        self, count: int, *, concurrency: int = 1, pool: str = "prefork", log_path: Path
+        self,
+        count: int,
+        *,
+        concurrency: int = 1,
+        pool: str = "prefork",
+        nice: int = 0,
+        log_path: Path,
     ) -> None:
+        self.nice = nice
         self.count = count
         self.pool = pool
         self.concurrency = concurrency
@@ -137,6 +144,7 @@ class Workers:
             self.processes.append(
                 subprocess.Popen(
                     [
+                        *(["nice", "-n", str(self.nice)] if self.nice else []),
                         sys.executable,
                         "-m",
                         "celery",

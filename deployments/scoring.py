@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -262,7 +262,11 @@ def predictions_insert(
                 for o in outcomes
             ]
         )
-        with connection.cursor() as cursor:
+        with transaction.atomic(), connection.cursor() as cursor:
+            # Predictions can always be made again (the sweeper re-queues what is missing),
+            # so they need not wait for the WAL flush: that keeps the disk free for the
+            # inspectors' judgments, which must.
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
             cursor.execute(_INSERT_JSON, [model_version.pk, model_version.variant, now, rows])
             return cursor.rowcount
     ids = [o.item_id for o in outcomes]

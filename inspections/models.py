@@ -116,7 +116,10 @@ class Item(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["queue", "human_status", "received_at"], name="item_work_idx"),
+            # The inspect screen walks this in order and stops at the first item it may serve.
+            models.Index(
+                fields=["queue", "human_status", "received_at", "id"], name="item_work_idx"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -165,6 +168,9 @@ class Assignment(models.Model):
             models.UniqueConstraint(
                 fields=["item", "inspector"], name="assignment_one_per_item_and_inspector"
             )
+        ]
+        indexes = [
+            models.Index(fields=["inspector", "expires_at"], name="assignment_by_inspector"),
         ]
 
     def __str__(self) -> str:

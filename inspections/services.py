@@ -190,6 +190,20 @@ def _assignment_window() -> timedelta:
     return timedelta(seconds=settings.SHADOWLAB["ASSIGNMENT_SECONDS"])
 
 
+def _assignment_put(*, item: Item, inspector: User, now: datetime) -> None:
+    """Reserve the item for the inspector from now on (one statement, insert or refresh)."""
+    Assignment.objects.bulk_create(
+        [
+            Assignment(
+                item=item, inspector=inspector, shown_at=now, expires_at=now + _assignment_window()
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["item", "inspector"],
+        update_fields=["shown_at", "expires_at"],
+    )
+
+
 def item_assign_next(*, queue: Queue, inspector: User) -> Item | None:
     """Reserve and return the next item this inspector may judge, or None if there is none.
 
@@ -206,7 +220,7 @@ def item_assign_next(*, queue: Queue, inspector: User) -> Item | None:
                 expires_at__gt=now,
                 item__human_status=Item.HumanStatus.PENDING,
             )
-            .select_related("item")
+            .select_related("item", "item__queue")
             .order_by("shown_at")
             .first()
         )
@@ -231,11 +245,8 @@ def item_assign_next(*, queue: Queue, inspector: User) -> Item | None:
         item = candidates.first()
         if item is None:
             return None
-        Assignment.objects.update_or_create(
-            item=item,
-            inspector=inspector,
-            defaults={"shown_at": now, "expires_at": now + _assignment_window()},
-        )
+        item.queue = queue  # the caller renders it; spare a query
+        _assignment_put(item=item, inspector=inspector, now=now)
     return item
 
 
@@ -246,7 +257,11 @@ def judgment_record(*, item: Item, inspector: User, label: str, seconds_spent: f
     seconds_spent = min(max(float(seconds_spent), 0.0), 24 * 3600.0)
     with transaction.atomic():
         # Lock the item so that two inspectors cannot both take its last open judgment.
-        locked = Item.objects.select_for_update().get(pk=item.pk)
+        locked = (
+            Item.objects.select_for_update()
+            .only("human_status", "judgment_count", "judgments_needed")
+            .get(pk=item.pk)
+        )
         if locked.human_status != Item.HumanStatus.PENDING:
             raise JudgmentRejected("this item no longer needs a judgment")
         if Judgment.objects.filter(item=locked, inspector=inspector).exists():
@@ -283,11 +298,7 @@ def judgment_undo(*, queue: Queue, inspector: User) -> Item | None:
         Item.objects.filter(pk=item.pk).update(
             judgment_count=F("judgment_count") - 1, human_status=Item.HumanStatus.PENDING
         )
-        Assignment.objects.update_or_create(
-            item=item,
-            inspector=inspector,
-            defaults={"shown_at": now, "expires_at": now + _assignment_window()},
-        )
+        _assignment_put(item=item, inspector=inspector, now=now)
         item.refresh_from_db()
     return item
 

@@ -43,7 +43,7 @@ def _panel(
     return {
         "queue": queue,
         "item": item,
-        "pixels": selectors.item_pixels(item) if item is not None and queue.shows_image else None,
+        "image": selectors.item_image_svg(item) if item is not None and queue.shows_image else None,
         "buttons": [(label, keys[label]) for label in queue.labels],
         "day": selectors.inspector_day(inspector=request.user),
         "undoable": undoable,
@@ -77,7 +77,9 @@ def inspect(request: AuthenticatedRequest, slug: str) -> HttpResponse:
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
 def judge(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     queue = get_object_or_404(Queue, slug=slug)
-    item = get_object_or_404(Item, pk=request.POST.get("item_id") or 0, queue=queue)
+    item = get_object_or_404(
+        Item.objects.select_related("queue"), pk=request.POST.get("item_id") or 0, queue=queue
+    )
     assignment = selectors.assignment_for(item=item, inspector=request.user)
     seconds = (timezone.now() - assignment.shown_at).total_seconds() if assignment else 0.0
     message = ""

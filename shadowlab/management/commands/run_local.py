@@ -117,9 +117,11 @@ class Command(BaseCommand):
         manager.add_process(
             "web", f"{manage} runserver {host}:{port} --noreload --skip-checks", env=env
         )
+        # Scoring is background work: the worker yields the CPU to the web server.
+        nice = "nice -n 10 " if shutil.which("nice") else ""
         manager.add_process(
             "worker",
-            f"{celery} worker -Q default,inference --concurrency {options['concurrency']} "
+            f"{nice}{celery} worker -Q default,inference --concurrency {options['concurrency']} "
             "--without-gossip --without-mingle --loglevel INFO",
             env=env,
         )
