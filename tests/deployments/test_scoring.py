@@ -249,3 +249,45 @@ def test_attempts_are_recorded_on_the_prediction(shadow_model, queue, digit_rows
     )
     scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[item.pk])
     assert Prediction.objects.get(item=item).attempts == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_workers_on_the_same_items_store_one_prediction_each(
+    shadow_model, queue, digit_rows
+):
+    import threading
+
+    from django.db import connections
+
+    items = _items(queue, digit_rows[:60])
+    ids = [item.pk for item in items]
+    packed = scoring.features_pack([row.tolist() for row in digit_rows[:60]])
+    received = [item.received_at.timestamp() for item in items]
+    start = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def worker(by_message: bool) -> None:
+        try:
+            start.wait()
+            if by_message:
+                scoring.predictions_score(
+                    model_version_id=shadow_model.pk,
+                    item_ids=ids,
+                    features=packed,
+                    received=received,
+                )
+            else:
+                scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=ids)
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n % 2 == 0,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert Prediction.objects.count() == 60
+    assert set(Prediction.objects.values_list("item_id", flat=True)) == set(ids)
