@@ -144,7 +144,9 @@ class Workers:
             self.processes.append(
                 subprocess.Popen(
                     [
-                        *(["nice", "-n", str(self.nice)] if self.nice else []),
+                        *(["nice", "-n", str(self.nice)] if self.nice > 0 else []),
+                        # nice below zero here means: run only when the CPU is otherwise idle.
+                        *(["chrt", "--idle", "0"] if self.nice < 0 else []),
                         sys.executable,
                         "-m",
                         "celery",

@@ -147,7 +147,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Rounds of each condition.")
     parser.add_argument("--think", type=float, default=1.0, help="Mean seconds between items.")
     parser.add_argument("--intake", type=float, default=500.0, help="New items/s meanwhile.")
-    parser.add_argument("--worker-nice", type=int, default=10, help="nice level of the worker.")
+    parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=10,
+        help="nice level of the worker; -1 runs it with the idle scheduling policy.",
+    )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS)
     args = parser.parse_args()
