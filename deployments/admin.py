@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from deployments.models import AuditEvent, Deployment, ModelVersion, Prediction
+from deployments.models import AuditEvent, Deployment, ModelVersion, Prediction, ScoringAttempt
 from deployments.services import DeploymentRefused, deployment_shadow_start
 
 
@@ -91,3 +91,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_name", "action", "subject"]
     list_filter = ["action"]
     search_fields = ["subject", "actor_name"]
+
+
+@admin.register(ScoringAttempt)
+class ScoringAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["item", "model_version", "attempts", "last_queued_at"]
+    list_filter = ["model_version"]
+    list_select_related = ["item", "item__queue", "model_version"]
