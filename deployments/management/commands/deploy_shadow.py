@@ -5,22 +5,12 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
+from deployments.management.actors import actor_from_username
 from deployments.models import ModelVersion
 from deployments.selectors import model_version_get_by_key
 from deployments.services import DeploymentRefused, deployment_retire, deployment_shadow_start
-
-
-def _actor(username: str | None) -> User | None:
-    if username is None:
-        return None
-    try:
-        return get_user_model().objects.get_by_natural_key(username)
-    except get_user_model().DoesNotExist:
-        raise CommandError(f"no user called '{username}'") from None
 
 
 class Command(BaseCommand):
@@ -38,7 +28,7 @@ class Command(BaseCommand):
             model_version = model_version_get_by_key(options["key"])
         except ModelVersion.DoesNotExist as exc:
             raise CommandError(str(exc)) from None
-        actor = _actor(options["user"])
+        actor = actor_from_username(options["user"])
         try:
             if options["retire"]:
                 deployment = model_version.deployments.filter(queue=model_version.queue).first()

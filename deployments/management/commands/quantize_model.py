@@ -5,24 +5,14 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from deployments.management.actors import actor_from_username
 from deployments.models import ModelVersion
 from deployments.onnx_checks import ModelRejected
 from deployments.parity import parity_lines
 from deployments.registry import model_version_quantize
 from deployments.selectors import model_version_get_by_key
-
-
-def _actor(username: str | None) -> User | None:
-    if username is None:
-        return None
-    try:
-        return get_user_model().objects.get_by_natural_key(username)
-    except get_user_model().DoesNotExist:
-        raise CommandError(f"no user called '{username}'") from None
 
 
 class Command(BaseCommand):
@@ -50,7 +40,7 @@ class Command(BaseCommand):
             parent = model_version_get_by_key(options["key"])
         except ModelVersion.DoesNotExist as exc:
             raise CommandError(str(exc)) from None
-        actor = _actor(options["user"])
+        actor = actor_from_username(options["user"])
         try:
             int8 = model_version_quantize(
                 model_version=parent,

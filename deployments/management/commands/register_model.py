@@ -6,22 +6,12 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from deployments.management.actors import actor_from_username
 from deployments.onnx_checks import ModelRejected
 from deployments.registry import model_version_register, reference_load
 from inspections.models import Queue
-
-
-def _actor(username: str | None) -> User | None:
-    if username is None:
-        return None
-    try:
-        return get_user_model().objects.get_by_natural_key(username)
-    except get_user_model().DoesNotExist:
-        raise CommandError(f"no user called '{username}'") from None
 
 
 class Command(BaseCommand):
@@ -52,7 +42,7 @@ class Command(BaseCommand):
             queue = Queue.objects.get(slug=options["queue"])
         except Queue.DoesNotExist:
             raise CommandError(f"no queue with slug '{options['queue']}'") from None
-        actor = _actor(options["user"])
+        actor = actor_from_username(options["user"])
         # call_command() hands options over without argparse's type conversion.
         onnx_path = Path(options["onnx_path"])
         reference_path = Path(options["reference"]) if options["reference"] else None
