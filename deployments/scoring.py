@@ -421,7 +421,7 @@ def predictions_score(
         .order_by("id")
         .values_list("id", Cast("features", output_field=TextField()), "received_at", "attempts")
     )
-    received = {item_id: received_at for item_id, _, received_at, _ in rows}
+    arrival = {item_id: received_at for item_id, _, received_at, _ in rows}
     attempts = {item_id: n for item_id, _, _, n in rows if n}
     ids, matrix, problems = _feature_matrix(
         [(item_id, text) for item_id, text, _, _ in rows], model_version.input_width
@@ -431,7 +431,7 @@ def predictions_score(
     outcomes.extend(scored)
     stored = predictions_insert(model_version=model_version, outcomes=outcomes, attempts=attempts)
     return _summarise(
-        model_version, item_ids, outcomes, received, stored, inference_seconds, started
+        model_version, item_ids, outcomes, arrival, stored, inference_seconds, started
     )
 
 
