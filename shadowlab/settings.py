@@ -230,7 +230,11 @@ SHADOWLAB = {
     "BREAKER_OPEN_SECONDS": env.float("SHADOWLAB_BREAKER_OPEN_SECONDS", default=30.0),
     # ONNX Runtime: one intra-op thread per worker process is fastest on small models.
     "ORT_INTRA_OP_THREADS": env.int("SHADOWLAB_ORT_INTRA_OP_THREADS", default=1),
-    "ORT_PROVIDERS": env.list("SHADOWLAB_ORT_PROVIDERS", default=["CPUExecutionProvider"]),
+    # In order of preference; those the installed onnxruntime does not offer are skipped, so
+    # CUDA is used where an onnxruntime-gpu build and a GPU are present.
+    "ORT_PROVIDERS": env.list(
+        "SHADOWLAB_ORT_PROVIDERS", default=["CUDAExecutionProvider", "CPUExecutionProvider"]
+    ),
     # Largest ONNX file or reference data file accepted by the registry.
     "MODEL_MAX_BYTES": env.int("SHADOWLAB_MODEL_MAX_BYTES", default=100 * 1024 * 1024),
     # How long an item shown to an inspector stays reserved for them.

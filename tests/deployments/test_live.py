@@ -150,3 +150,16 @@ def test_web_start_preloads_the_models_that_decide_items(model_version, queue):
     assert live.live_preload() == 1
     assert model_version.pk in live._scorers
     live.live_scorers_clear()
+
+
+def test_runner_uses_the_preferred_providers_that_onnxruntime_offers(digits_onnx):
+    from deployments.runtime import ModelRunner
+
+    runner = ModelRunner(
+        digits_onnx,
+        input_name="X",
+        probability_output="probabilities",
+        input_width=64,
+        providers=["NoSuchExecutionProvider", "CPUExecutionProvider"],
+    )
+    assert runner.providers == ["CPUExecutionProvider"]
