@@ -206,6 +206,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.tasks.sweep_unscored",
         "schedule": env.float("SHADOWLAB_SWEEP_INTERVAL_SECONDS", default=30.0),
     },
+    "refresh-analytics-rollups": {
+        "task": "analytics.tasks.rollups_refresh",
+        "schedule": env.float("SHADOWLAB_ROLLUP_INTERVAL_SECONDS", default=600.0),
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -255,3 +259,23 @@ LOGGING = {
 # Password of the demo users; when unset, `manage.py demo` generates one and keeps it under
 # VAR_DIR so that a second run prints the same.
 SHADOWLAB_DEMO_PASSWORD = env.str("SHADOWLAB_DEMO_PASSWORD", default="")
+
+# Analytics reports (analytics.services.ANALYTICS_DEFAULTS documents every key).
+ANALYTICS = {
+    # Drift: PSI on 10 reference-quantile bins at or above these is "moderate" / "major"
+    # (Siddiqi 2006); KS flags a feature when its Holm-adjusted p-value is below KS_ALPHA
+    # and its statistic at least KS_MIN_STATISTIC (large samples make tiny shifts significant).
+    "PSI_MODERATE": env.float("SHADOWLAB_PSI_MODERATE", default=0.1),
+    "PSI_MAJOR": env.float("SHADOWLAB_PSI_MAJOR", default=0.25),
+    "KS_ALPHA": env.float("SHADOWLAB_KS_ALPHA", default=0.05),
+    "KS_MIN_STATISTIC": env.float("SHADOWLAB_KS_MIN_STATISTIC", default=0.05),
+    "CORRECTION": env.str("SHADOWLAB_DRIFT_CORRECTION", default="holm"),
+    # Reports cover this many days up to today when no range is given.
+    "DEFAULT_DAYS": env.int("SHADOWLAB_REPORT_DEFAULT_DAYS", default=30),
+    # Closed days recomputed on every rollup run (late judgments and predictions), and how
+    # far back missing rollups are filled in.
+    "ROLLUP_LOOKBACK_DAYS": env.int("SHADOWLAB_ROLLUP_LOOKBACK_DAYS", default=3),
+    "ROLLUP_BACKFILL_DAYS": env.int("SHADOWLAB_ROLLUP_BACKFILL_DAYS", default=90),
+    "TOP_DRIFTED_FEATURES": env.int("SHADOWLAB_TOP_DRIFTED_FEATURES", default=5),
+    "DISAGREEMENTS_PAGE_SIZE": env.int("SHADOWLAB_DISAGREEMENTS_PAGE_SIZE", default=50),
+}

@@ -1,0 +1,252 @@
+"""Reduce one period of items, judgments and predictions to PeriodCounts, in the database.
+
+Count tables (confusion, per inspector, pairs, items lacking a prediction or a decision,
+variant comparisons) are GROUP BY queries. Per-prediction scalars (confidence, latency,
+lag) and feature vectors are read for the period only -- one day at most, for a rollup
+or for the open day -- because their bins must match the pure functions' bins exactly.
+Plain SQL that SQLite and PostgreSQL both run; only the lag expression differs. The
+f-strings splice only this module's constant CTEs; every value is a bound parameter
+(hence the S608 waivers).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from django.db import connection
+
+from analytics.calibration import coverage_bins, reliability_bins
+from analytics.counts import (
+    LAG_EDGES_SECONDS,
+    LATENCY_EDGES_MS,
+    FleissSums,
+    Matrix,
+    PeriodCounts,
+    fleiss_sums,
+    log_histogram,
+    reason_kind,
+)
+from analytics.drift import ReferenceBins, feature_histograms
+from deployments.models import ModelVersion
+from inspections.models import Queue
+
+PERIOD_ITEMS = """
+period_items AS (
+    SELECT id, received_at, human_status FROM inspections_item
+    WHERE queue_id = %s AND received_at >= %s AND received_at < %s
+)"""
+
+CONSENSUS = """
+consensus AS (
+    SELECT j.item_id, MIN(j.label) AS label FROM inspections_judgment j
+    JOIN period_items i ON i.id = j.item_id
+    WHERE i.human_status = 'complete'
+    GROUP BY j.item_id HAVING COUNT(DISTINCT j.label) = 1
+)"""
+
+
+@dataclass(frozen=True)
+class Period:
+    """The rows of one queue and model version received in [start, end)."""
+
+    queue: Queue
+    model_version: ModelVersion
+    start: datetime
+    end: datetime
+
+    def params(self) -> list[Any]:
+        """Return the PERIOD_ITEMS parameters, adapted for the database in use."""
+        adapt = connection.ops.adapt_datetimefield_value
+        return [self.queue.pk, adapt(self.start), adapt(self.end)]
+
+
+def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _lag_seconds() -> str:
+    if connection.vendor == "postgresql":
+        return "EXTRACT(EPOCH FROM (p.created_at - i.received_at))"
+    return "(julianday(p.created_at) - julianday(i.received_at)) * 86400.0"
+
+
+def _item_counts(period: Period) -> tuple[int, int, int]:
+    """Return items received, items lacking a human decision, items lacking a prediction."""
+    sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}
+        SELECT COUNT(*),
+               SUM(CASE WHEN c.item_id IS NULL THEN 1 ELSE 0 END),
+               SUM(CASE WHEN p.id IS NULL THEN 1 ELSE 0 END)
+        FROM period_items i
+        LEFT JOIN consensus c ON c.item_id = i.id
+        LEFT JOIN deployments_prediction p
+            ON p.item_id = i.id AND p.model_version_id = %s"""  # noqa: S608
+    ((items, undecided, unscored),) = _rows(sql, [*period.params(), period.model_version.pk])
+    return int(items or 0), int(undecided or 0), int(unscored or 0)
+
+
+def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[int, Matrix]]:
+    """Return the human x model table over every judgment, and [n, agreed] per inspector."""
+    sql = f"""WITH {PERIOD_ITEMS}
+        SELECT j.inspector_id, j.label, p.label, COUNT(*) FROM inspections_judgment j
+        JOIN period_items i ON i.id = j.item_id
+        JOIN deployments_prediction p ON p.item_id = j.item_id
+            AND p.model_version_id = %s AND p.status = 'ok'
+        GROUP BY j.inspector_id, j.label, p.label"""  # noqa: S608
+    k = len(index)
+    table = np.zeros((k, k), np.int64)
+    inspectors: dict[int, Matrix] = {}
+    for inspector_id, human, model, count in _rows(
+        sql, [*period.params(), period.model_version.pk]
+    ):
+        if human not in index or model not in index:
+            continue
+        table[index[human], index[model]] += count
+        tally = inspectors.setdefault(int(inspector_id), np.zeros(2, np.int64))
+        tally[0] += count
+        tally[1] += count if human == model else 0
+    return table, inspectors
+
+
+def _pairs(period: Period, index: dict[str, int]) -> Matrix:
+    """Return first judgment x second judgment x model label on scored items judged twice."""
+    sql = f"""WITH {PERIOD_ITEMS}, ranked AS (
+            SELECT j.item_id, j.label,
+                   ROW_NUMBER() OVER (PARTITION BY j.item_id ORDER BY j.created_at, j.id) AS rn
+            FROM inspections_judgment j JOIN period_items i ON i.id = j.item_id
+        )
+        SELECT a.label, b.label, p.label, COUNT(*) FROM ranked a
+        JOIN ranked b ON b.item_id = a.item_id AND b.rn = 2
+        JOIN deployments_prediction p ON p.item_id = a.item_id
+            AND p.model_version_id = %s AND p.status = 'ok'
+        WHERE a.rn = 1
+        GROUP BY a.label, b.label, p.label"""  # noqa: S608
+    k = len(index)
+    table = np.zeros((k, k, k), np.int64)
+    for first, second, model, count in _rows(sql, [*period.params(), period.model_version.pk]):
+        if first in index and second in index and model in index:
+            table[index[first], index[second], index[model]] += count
+    return table
+
+
+def _fleiss(period: Period, index: dict[str, int]) -> dict[int, FleissSums]:
+    """Return Fleiss sums per number of raters, over items judged by three or more."""
+    sql = f"""WITH {PERIOD_ITEMS}, crowded AS (
+            SELECT j.item_id FROM inspections_judgment j JOIN period_items i ON i.id = j.item_id
+            GROUP BY j.item_id HAVING COUNT(*) >= 3
+        )
+        SELECT j.item_id, j.label, COUNT(*) FROM inspections_judgment j
+        JOIN crowded c ON c.item_id = j.item_id GROUP BY j.item_id, j.label"""  # noqa: S608
+    per_item: dict[int, np.ndarray] = {}
+    for item_id, label, count in _rows(sql, period.params()):
+        if label in index:
+            per_item.setdefault(item_id, np.zeros(len(index), np.int64))[index[label]] += count
+    by_raters: dict[int, list[np.ndarray]] = {}
+    for row in per_item.values():
+        by_raters.setdefault(int(row.sum()), []).append(row)
+    return {m: fleiss_sums(np.vstack(rows)) for m, rows in by_raters.items()}
+
+
+def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
+    """Return this model's label x each related version's label on items both scored."""
+    version = period.model_version
+    related = [version.parent] if version.parent is not None else []
+    related += list(version.variants.all())
+    sql = f"""WITH {PERIOD_ITEMS}
+        SELECT a.label, b.label, COUNT(*) FROM period_items i
+        JOIN deployments_prediction a ON a.item_id = i.id
+            AND a.model_version_id = %s AND a.status = 'ok'
+        JOIN deployments_prediction b ON b.item_id = i.id
+            AND b.model_version_id = %s AND b.status = 'ok'
+        GROUP BY a.label, b.label"""  # noqa: S608
+    k = len(index)
+    tables = {}
+    for other in related:
+        table = np.zeros((k, k), np.int64)
+        for mine, theirs, count in _rows(sql, [*period.params(), version.pk, other.pk]):
+            if mine in index and theirs in index:
+                table[index[mine], index[theirs]] += count
+        tables[other.key] = table
+    return tables
+
+
+def _features(period: Period, bins: list[ReferenceBins]) -> list[Matrix]:
+    """Return per-feature fine-bin counts of the items the model scored."""
+    sql = f"""WITH {PERIOD_ITEMS}
+        SELECT f.features FROM period_items i
+        JOIN inspections_item f ON f.id = i.id
+        JOIN deployments_prediction p ON p.item_id = i.id
+            AND p.model_version_id = %s AND p.status = 'ok'"""  # noqa: S608
+    width = len(bins)
+    rows = []
+    for (features,) in _rows(sql, [*period.params(), period.model_version.pk]):
+        vector = json.loads(features) if isinstance(features, str) else features
+        # A scored item has the model's width; a row changed in storage since is skipped.
+        if isinstance(vector, list) and len(vector) == width:
+            rows.append(vector)
+    matrix = np.asarray(rows, dtype=np.float64).reshape(-1, width)
+    return feature_histograms(matrix, bins)
+
+
+def period_counts_compute(
+    *, period: Period, bins: list[ReferenceBins] | None, with_features: bool = True
+) -> PeriodCounts:
+    """Return every count of the period, feature histograms on the reference bins if given."""
+    labels = [str(label) for label in period.queue.labels]
+    index = {label: i for i, label in enumerate(labels)}
+    k = len(labels)
+    items, undecided, unscored = _item_counts(period)
+    each, inspectors = _each_judgment(period, index)
+
+    sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}
+        SELECT p.status, p.label, c.label, p.confidence, p.latency_ms, p.backend,
+               {_lag_seconds()}, p.reason
+        FROM period_items i
+        JOIN deployments_prediction p ON p.item_id = i.id AND p.model_version_id = %s
+        LEFT JOIN consensus c ON c.item_id = i.id"""  # noqa: S608
+    rows = _rows(sql, [*period.params(), period.model_version.pk])
+    ok = [row for row in rows if row[0] == "ok" and row[1] in index]
+    errors: dict[str, int] = {}
+    for row in rows:
+        if row[0] != "ok":
+            kind = reason_kind(row[7] or "")
+            errors[kind] = errors.get(kind, 0) + 1
+    model = np.fromiter((index[row[1]] for row in ok), np.int64, len(ok))
+    human = np.fromiter((index.get(row[2], -1) for row in ok), np.int64, len(ok))
+    confidence = np.fromiter((row[3] for row in ok), np.float64, len(ok))
+    decided = human >= 0
+    agree = model[decided] == human[decided]
+    consensus = np.bincount(human[decided] * k + model[decided], minlength=k * k).reshape(k, k)
+
+    latency: dict[str, Matrix] = {}
+    for backend in sorted({row[5] for row in rows}):
+        values = [row[4] for row in rows if row[5] == backend and row[4] is not None]
+        latency[backend] = log_histogram(values, LATENCY_EDGES_MS)
+    lag = log_histogram([row[6] for row in rows if row[6] is not None], LAG_EDGES_SECONDS)
+
+    return PeriodCounts(
+        n_classes=k,
+        items=items,
+        scored_ok=len(ok),
+        scored_error=len(rows) - len(ok),
+        unscored=unscored,
+        undecided=undecided,
+        confusion_each=each,
+        confusion_consensus=consensus.astype(np.int64),
+        inspectors=inspectors,
+        label_counts=np.bincount(model, minlength=k).astype(np.int64),
+        reliability=reliability_bins(np.clip(confidence[decided], 0.0, 1.0), agree),
+        coverage=coverage_bins(np.clip(confidence[decided], 0.0, 1.0), agree),
+        latency=latency,
+        errors=errors,
+        lag=lag,
+        pairs=_pairs(period, index),
+        fleiss=_fleiss(period, index),
+        features=_features(period, bins) if bins is not None and with_features else None,
+        variants=_variants(period, index),
+    )

@@ -1,0 +1,156 @@
+"""Writes of the analytics app: reference profiles and daily rollups."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from analytics.aggregation import Period, period_counts_compute
+from analytics.counts import period_counts_to_json
+from analytics.drift import ReferenceBins, feature_histograms, reference_bins_by_feature
+from analytics.models import DailyRollup, ReferenceProfile
+from deployments.models import ModelVersion, Prediction
+from deployments.registry import reference_data
+
+logger = logging.getLogger(__name__)
+
+ANALYTICS_DEFAULTS: dict[str, object] = {
+    "PSI_MODERATE": 0.1,
+    "PSI_MAJOR": 0.25,
+    "KS_ALPHA": 0.05,
+    "KS_MIN_STATISTIC": 0.05,
+    "CORRECTION": "holm",
+    "DEFAULT_DAYS": 30,
+    "ROLLUP_LOOKBACK_DAYS": 3,
+    "ROLLUP_BACKFILL_DAYS": 90,
+    "TOP_DRIFTED_FEATURES": 5,
+    "DISAGREEMENTS_PAGE_SIZE": 50,
+}
+
+
+def analytics_setting(name: str) -> object:
+    """Return one ANALYTICS setting, its documented default when unset."""
+    return {**ANALYTICS_DEFAULTS, **getattr(settings, "ANALYTICS", {})}[name]
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    """Return the UTC start and end of a day (rollup days are UTC days)."""
+    start = datetime.combine(day, clock.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def utc_today() -> date:
+    """Return today's UTC date: the open day, never rolled up."""
+    return timezone.now().astimezone(UTC).date()
+
+
+def _edges(interior: list[float]) -> np.ndarray:
+    return np.concatenate(([-np.inf], np.asarray(interior, np.float64), [np.inf]))
+
+
+def profile_bins(profile: ReferenceProfile) -> list[ReferenceBins]:
+    """Return the fine and coarse reference bins a profile stores, per feature."""
+    return [
+        ReferenceBins(fine_edges=_edges(fine), coarse_edges=_edges(coarse))
+        for fine, coarse in zip(profile.fine_edges, profile.coarse_edges, strict=True)
+    ]
+
+
+def reference_profile_build(*, model_version: ModelVersion) -> ReferenceProfile | None:
+    """Compute and store a model version's reference bins, counts and predicted labels."""
+    reference = reference_data(model_version)
+    if reference is None:
+        return None
+    matrix = np.asarray(reference, dtype=np.float64)
+    bins = reference_bins_by_feature(matrix)
+    counts = feature_histograms(matrix, bins)
+    # Imported here: onnxruntime belongs on the worker path, not in every web process.
+    from deployments.scoring import model_runner
+
+    predicted = model_runner(model_version).predict(reference).label_indices
+    queue_labels = [str(label) for label in model_version.queue.labels]
+    to_queue = np.array([queue_labels.index(str(label)) for label in model_version.labels])
+    prediction_counts = np.bincount(to_queue[predicted], minlength=len(queue_labels))
+    profile, _ = ReferenceProfile.objects.update_or_create(
+        model_version=model_version,
+        defaults={
+            "rows": int(matrix.shape[0]),
+            "fine_edges": [b.fine_edges[1:-1].tolist() for b in bins],
+            "coarse_edges": [b.coarse_edges[1:-1].tolist() for b in bins],
+            "feature_counts": [c.tolist() for c in counts],
+            "prediction_counts": prediction_counts.tolist(),
+        },
+    )
+    return profile
+
+
+def reference_profile_ensure(*, model_version: ModelVersion) -> ReferenceProfile | None:
+    """Return the stored reference profile, building it the first time it is needed."""
+    existing = ReferenceProfile.objects.filter(model_version=model_version).first()
+    return existing or reference_profile_build(model_version=model_version)
+
+
+def rollup_compute(*, model_version: ModelVersion, day: date) -> DailyRollup:
+    """Compute one closed day's counts and replace that day's rollup with them."""
+    if day >= utc_today():
+        raise ValueError(f"{day} is not closed yet; the open day is aggregated at request time")
+    profile = reference_profile_ensure(model_version=model_version)
+    start, end = day_bounds(day)
+    counts = period_counts_compute(
+        period=Period(queue=model_version.queue, model_version=model_version, start=start, end=end),
+        bins=profile_bins(profile) if profile else None,
+    )
+    with transaction.atomic():
+        rollup, _ = DailyRollup.objects.update_or_create(
+            queue=model_version.queue,
+            model_version=model_version,
+            day=day,
+            defaults={"items": counts.items, "counts": period_counts_to_json(counts)},
+        )
+    return rollup
+
+
+def rollups_refresh(*, today: date | None = None) -> int:
+    """Roll up every closed day that lacks a rollup or may still change; return how many.
+
+    Judgments and predictions arrive after their item, so the last ROLLUP_LOOKBACK_DAYS
+    closed days are recomputed on every run; older days only when missing.
+    """
+    today = today or utc_today()
+    lookback = int(str(analytics_setting("ROLLUP_LOOKBACK_DAYS")))
+    backfill = int(str(analytics_setting("ROLLUP_BACKFILL_DAYS")))
+    computed = 0
+    for version in ModelVersion.objects.select_related("queue", "parent"):
+        first = Prediction.objects.filter(model_version=version).aggregate(
+            first=Min("item__received_at")
+        )["first"]
+        if first is None:
+            continue
+        day = max(first.astimezone(UTC).date(), today - timedelta(days=backfill))
+        done = set(
+            DailyRollup.objects.filter(model_version=version, day__gte=day).values_list(
+                "day", flat=True
+            )
+        )
+        while day < today:
+            if day not in done or day >= today - timedelta(days=lookback):
+                started = time.perf_counter()
+                rollup = rollup_compute(model_version=version, day=day)
+                computed += 1
+                logger.info(
+                    "rollup %s %s items=%d seconds=%.2f",
+                    version.key,
+                    day,
+                    rollup.items,
+                    time.perf_counter() - started,
+                )
+            day += timedelta(days=1)
+    return computed

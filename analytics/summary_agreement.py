@@ -1,0 +1,246 @@
+"""Agreement and human baseline reports from count tables (no Django import)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from analytics.agreement import (
+    KAPPA_METHOD,
+    Agreement,
+    Kappa,
+    kappa_from_confusion,
+    wilson_interval,
+)
+from analytics.counts import PeriodCounts, fleiss_kappa_from_sums
+
+Rule = Literal["each", "consensus"]
+RULES: dict[str, str] = {
+    "each": "each judgment: the model's label is compared with every judgment of the item, "
+    "so an item judged twice counts twice",
+    "consensus": "consensus only: each item counts once, against the human decision of an "
+    "item whose judgments are complete and all agree; disputed and pending items are left out",
+}
+INTERVAL_METHOD = "Wilson score interval, 95%"
+
+
+def agreement_from_confusion(matrix: npt.ArrayLike) -> Agreement:
+    """Return the agreement (diagonal share) of a count table, with its Wilson interval."""
+    table = np.asarray(matrix, dtype=np.int64)
+    n, agreed = int(table.sum()), int(np.trace(table))
+    low, high = wilson_interval(agreed, n)
+    return Agreement(n=n, agreed=agreed, rate=agreed / n if n else math.nan, low=low, high=high)
+
+
+@dataclass(frozen=True)
+class ClassFigures:
+    """Precision, recall and F1 of one label, the human decision being the reference."""
+
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class RaterAgreement:
+    """How often the model agreed with one inspector."""
+
+    inspector: str
+    n: int
+    agreed: int
+    rate: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class DayAgreement:
+    """Agreement on the items received one day."""
+
+    day: date
+    n: int
+    agreed: int
+    rate: float
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """Model versus human: rate, kappa, confusion, per class, per inspector, per day."""
+
+    rule: Rule
+    rule_text: str
+    interval_method: str
+    kappa_method: str
+    labels: list[str]
+    agreement: Agreement
+    kappa: Kappa
+    confusion: list[list[int]]
+    confusion_normalised: list[list[float]]
+    classes: list[ClassFigures]
+    inspectors: list[RaterAgreement]
+    days: list[DayAgreement]
+    other_rule: Rule
+    other_rule_agreement: Agreement
+    other_rule_kappa: Kappa
+    items: int
+    items_lacking_prediction: int
+    items_with_error_prediction: int
+    items_lacking_human_decision: int
+
+
+def class_figures(matrix: npt.ArrayLike, labels: Sequence[str]) -> list[ClassFigures]:
+    """Return per-label precision, recall and F1 (rows human, columns model); 0 where undefined.
+
+    0 for an undefined ratio is scikit-learn's ``zero_division`` default.
+    """
+    table = np.asarray(matrix, dtype=np.float64)
+    hits = np.diag(table)
+    predicted, actual = table.sum(axis=0), table.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(predicted > 0, hits / predicted, 0.0)
+        recall = np.where(actual > 0, hits / actual, 0.0)
+        total = precision + recall
+        f1 = np.where(total > 0, 2 * precision * recall / np.where(total > 0, total, 1), 0.0)
+    return [
+        ClassFigures(
+            label=label,
+            precision=float(precision[i]),
+            recall=float(recall[i]),
+            f1=float(f1[i]),
+            support=int(actual[i]),
+        )
+        for i, label in enumerate(labels)
+    ]
+
+
+def _row_normalised(table: np.ndarray) -> list[list[float]]:
+    rows = table.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(rows > 0, table / np.where(rows > 0, rows, 1), math.nan)
+    return [[float(v) for v in row] for row in shares]
+
+
+def _confusion(counts: PeriodCounts, rule: Rule) -> np.ndarray:
+    return counts.confusion_each if rule == "each" else counts.confusion_consensus
+
+
+def agreement_summary(
+    *,
+    total: PeriodCounts,
+    days: Sequence[tuple[date, PeriodCounts]],
+    labels: Sequence[str],
+    inspector_names: Mapping[int, str],
+    rule: Rule = "each",
+) -> AgreementReport:
+    """Return the agreement report of a period's counts and its per-day counts."""
+    table = _confusion(total, rule)
+    other: Rule = "consensus" if rule == "each" else "each"
+    inspectors = []
+    for inspector_id, (n, agreed) in sorted(total.inspectors.items()):
+        low, high = wilson_interval(int(agreed), int(n))
+        inspectors.append(
+            RaterAgreement(
+                inspector=inspector_names.get(inspector_id, str(inspector_id)),
+                n=int(n),
+                agreed=int(agreed),
+                rate=agreed / n if n else math.nan,
+                low=low,
+                high=high,
+            )
+        )
+    per_day = []
+    for day, counts in days:
+        figure = agreement_from_confusion(_confusion(counts, rule))
+        per_day.append(
+            DayAgreement(day, figure.n, figure.agreed, figure.rate, figure.low, figure.high)
+        )
+    return AgreementReport(
+        rule=rule,
+        rule_text=RULES[rule],
+        interval_method=INTERVAL_METHOD,
+        kappa_method=f"Cohen's kappa, 95% interval from the {KAPPA_METHOD} standard error",
+        labels=list(labels),
+        agreement=agreement_from_confusion(table),
+        kappa=kappa_from_confusion(table),
+        confusion=table.tolist(),
+        confusion_normalised=_row_normalised(table),
+        classes=class_figures(table, labels),
+        inspectors=inspectors,
+        days=per_day,
+        other_rule=other,
+        other_rule_agreement=agreement_from_confusion(_confusion(total, other)),
+        other_rule_kappa=kappa_from_confusion(_confusion(total, other)),
+        items=total.items,
+        items_lacking_prediction=total.unscored,
+        items_with_error_prediction=total.scored_error,
+        items_lacking_human_decision=total.undecided,
+    )
+
+
+@dataclass(frozen=True)
+class FleissFigure:
+    """Fleiss' kappa over items judged by the same number (three or more) of inspectors."""
+
+    raters: int
+    items: int
+    kappa: float
+
+
+@dataclass(frozen=True)
+class BaselineReport:
+    """Human versus human on double-inspected items, beside the model on the same items."""
+
+    rule_text: str
+    interval_method: str
+    kappa_method: str
+    items: int
+    human_agreement: Agreement
+    human_kappa: Kappa
+    model_agreement: Agreement
+    model_kappa: Kappa
+    model_vs_first: Agreement
+    model_vs_second: Agreement
+    fleiss: list[FleissFigure]
+
+
+BASELINE_RULE = (
+    "items judged at least twice and scored by the model: the first two judgments (in the "
+    "order they were recorded) are compared with each other; the model is compared with each "
+    "of those two judgments, so each item counts twice on the model side (intervals treat "
+    "the two comparisons as independent, which makes the model's interval slightly narrow)"
+)
+
+
+def baseline_summary(*, total: PeriodCounts) -> BaselineReport:
+    """Return the human baseline report from the first-second-model count cube."""
+    pairs = total.pairs
+    humans = pairs.sum(axis=2)
+    model_first = pairs.sum(axis=1)  # first judgment x model
+    model_second = pairs.sum(axis=0)  # second judgment x model
+    model_each = model_first + model_second
+    return BaselineReport(
+        rule_text=BASELINE_RULE,
+        interval_method=INTERVAL_METHOD,
+        kappa_method=f"Cohen's kappa, 95% interval from the {KAPPA_METHOD} standard error",
+        items=int(pairs.sum()),
+        human_agreement=agreement_from_confusion(humans),
+        human_kappa=kappa_from_confusion(humans),
+        model_agreement=agreement_from_confusion(model_each),
+        model_kappa=kappa_from_confusion(model_each),
+        model_vs_first=agreement_from_confusion(model_first),
+        model_vs_second=agreement_from_confusion(model_second),
+        fleiss=[
+            FleissFigure(raters=m, items=s.items, kappa=fleiss_kappa_from_sums(s, m))
+            for m, s in sorted(total.fleiss.items())
+        ],
+    )

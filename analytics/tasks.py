@@ -1,0 +1,22 @@
+"""Celery entry points of the analytics app: call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from analytics import services
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    max_retries=3,
+    soft_time_limit=600,
+    time_limit=660,
+)
+def rollups_refresh() -> None:
+    """Bring the daily rollups up to date (recomputing a day replaces its rollup)."""
+    services.rollups_refresh()
