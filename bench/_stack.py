@@ -198,7 +198,7 @@ def broker_purge() -> None:
         for queue in ("default", "inference"):
             # A queue that was never declared has nothing to purge.
             with contextlib.suppress(Exception):
-                conn.default_channel.queue_purge(queue)
+                conn.default_channel.queue_purge(queue)  # type: ignore[attr-defined]
 
 
 def table(rows: list[tuple[str, str]], title: str) -> str:

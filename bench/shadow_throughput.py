@@ -202,7 +202,7 @@ def main() -> None:
     print(
         table(
             [
-                ("database", f"PostgreSQL {connection.pg_version // 10000}"),
+                ("database", f"PostgreSQL {connection.pg_version // 10000}"),  # type: ignore[attr-defined]
                 ("broker", args.redis_url),
                 ("worker processes", f"{args.workers} ({args.pool} pool, one process each)"),
                 ("shadow model versions", ", ".join(v.key for v in versions)),

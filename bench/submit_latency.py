@@ -70,7 +70,7 @@ class Inspector(threading.Thread):
         self.jar = jar
 
     def csrf(self) -> str:
-        return next(cookie.value for cookie in self.jar if cookie.name == "csrftoken")
+        return next(cookie.value or "" for cookie in self.jar if cookie.name == "csrftoken")
 
     def login(self) -> str:
         self.http.open(f"{self.base}/accounts/login/").read()
@@ -295,7 +295,7 @@ def main() -> None:
         ("items arriving meanwhile", f"{args.intake:,.0f} items/s"),
     ]
     percentiles = {}
-    for phase, (latencies, errors, arrived) in results.items():
+    for phase, (latencies, errors, items_arrived) in results.items():
         ms = np.array(latencies) * 1000
         p50, p95, p99 = np.percentile(ms, [50, 95, 99])
         percentiles[phase] = (p50, p95, p99)
@@ -303,7 +303,7 @@ def main() -> None:
             (
                 f"{phase}: submits",
                 f"{len(ms):,} ({len(ms) / args.seconds / args.rounds:,.0f}/s), {errors} errors, "
-                f"{arrived:,} items arrived",
+                f"{items_arrived:,} items arrived",
             )
         )
         rows.append((f"{phase}: p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"))
