@@ -1,0 +1,71 @@
+"""The demo set-up and the simulator, through the real services."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from deployments.models import Deployment, ModelVersion
+from inspections.models import Item, Judgment
+from shadowlab import demo
+
+pytestmark = pytest.mark.django_db
+
+
+def test_demo_is_idempotent_and_puts_fp32_and_int8_in_shadow(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.SHADOWLAB_DEMO_PASSWORD = "a-demo-password-for-tests"
+    first = demo.demo_setup(items=25, log=lambda line: None)
+    second = demo.demo_setup(items=25, log=lambda line: None)
+    assert (first.items_loaded, second.items_loaded) == (25, 0)
+    assert Item.objects.count() == 25
+    assert ModelVersion.objects.count() == 2
+    fp32, int8 = first.models
+    assert int8.parent_id == fp32.pk and int8.variant == "int8"
+    assert int8.notes["parity"]["passes"] is True
+    assert set(Deployment.objects.values_list("role", flat=True)) == {"shadow"}
+    from django.contrib.auth import authenticate
+
+    for username in ("inspector1", "inspector2", "lead", "admin"):
+        assert authenticate(username=username, password="a-demo-password-for-tests")
+
+
+def test_demo_generates_a_password_once_and_keeps_it(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.SHADOWLAB_DEMO_PASSWORD = ""
+    password, source = demo.demo_password()
+    assert len(password) >= 12 and str(tmp_path) in source
+    assert demo.demo_password()[0] == password
+
+
+def test_simulated_inspectors_judge_every_item_with_mistakes_on_similar_digits():
+    rng = random.Random(3)
+    labels = [demo.label_simulated(8, accuracy=0.7, rng=rng) for _ in range(3000)]
+    wrong = [label for label in labels if label != 8]
+    assert 0.25 < len(wrong) / len(labels) < 0.35
+    similar = sum(1 for label in wrong if label in demo.SIMILAR_DIGITS[8])
+    assert similar / len(wrong) > 0.75
+
+
+def test_drift_grows_noise_shift_and_occlusion():
+    rng = np.random.default_rng(0)
+    image = np.full(64, 8.0)
+    calm = [demo.digit_drifted(image, strength=0.0, rng=rng) for _ in range(50)]
+    stormy = [demo.digit_drifted(image, strength=1.0, rng=rng) for _ in range(50)]
+    assert all(np.array_equal(x, image) for x in calm)
+    assert np.mean([np.abs(x - image).mean() for x in stormy]) > 1.0
+    assert all(x.min() >= 0 and x.max() <= 16 for x in stormy)
+
+
+def test_simulate_command_streams_items_and_judgments(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    settings.SHADOWLAB_DEMO_PASSWORD = "a-demo-password-for-tests"
+    demo.demo_setup(items=0, log=lambda line: None)
+    call_command("simulate", items=40, drift=0.5, inspectors=3, seed=7, verbosity=0)
+    assert Item.objects.filter(external_id__startswith="sim-").count() == 40
+    judged = Judgment.objects.filter(inspector__username__startswith="sim-inspector-")
+    assert judged.count() >= 40
+    assert Item.objects.filter(human_status="pending").count() == 0
