@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
-
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from analytics.selectors import (
-    REPORT_KINDS,
-    DisagreementFilters,
-    ReportScope,
-    report_build,
-    report_scope_default_range,
-)
+from analytics.params import day_range_parse, report_options
+from analytics.selectors import REPORT_KINDS, ReportScope, report_build
 from analytics.serialize import jsonable
 from deployments.models import ModelVersion
 from inspections.api import api
@@ -26,47 +18,6 @@ router = Router(tags=["analytics"])
 
 def _problem(request: HttpRequest, status: int, detail: str) -> HttpResponse:
     return api.create_response(request, {"detail": detail}, status=status)
-
-
-def _day(text: str | None, name: str) -> date | None:
-    if text is None or text == "":
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be an ISO date such as 2026-01-31, got {text!r}") from exc
-
-
-def _number(text: str | None, name: str, kind: type[int] | type[float]) -> Any:
-    if text is None or text == "":
-        return None
-    try:
-        return kind(text)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be a number, got {text!r}") from exc
-
-
-def _options(kind: str, params: Any) -> dict[str, Any]:
-    if kind == "agreement":
-        rule = params.get("rule", "each")
-        if rule not in ("each", "consensus"):
-            raise ValueError(f"rule must be 'each' or 'consensus', got {rule!r}")
-        return {"rule": rule}
-    if kind == "disagreements":
-        page = _number(params.get("page"), "page", int)
-        page = 1 if page is None else page
-        page_size = _number(params.get("page_size"), "page_size", int)
-        if page < 1 or (page_size is not None and not 1 <= page_size <= 500):
-            raise ValueError("page must be at least 1 and page_size between 1 and 500")
-        filters = DisagreementFilters(
-            human_label=params.get("human_label") or None,
-            model_label=params.get("model_label") or None,
-            confidence_min=_number(params.get("confidence_min"), "confidence_min", float),
-            confidence_max=_number(params.get("confidence_max"), "confidence_max", float),
-            inspector=params.get("inspector") or None,
-        )
-        return {"filters": filters, "page": page, "page_size": page_size}
-    return {}
 
 
 @router.get(
@@ -100,13 +51,8 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     if model_version is None:
         return _problem(request, 404, f"queue '{slug}' has no model version {model}")
     try:
-        until = _day(request.GET.get("until"), "until")
-        since = _day(request.GET.get("since"), "since")
-        default_since, default_until = report_scope_default_range(until=until)
-        since, until = since or default_since, until or default_until
-        if since > until:
-            raise ValueError(f"since ({since}) is after until ({until})")
-        options = _options(kind, request.GET)
+        since, until = day_range_parse(request.GET)
+        options = report_options(kind, request.GET)
     except ValueError as exc:
         return _problem(request, 400, str(exc))
     scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)

@@ -1,4 +1,6 @@
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from deployments.models import ModelVersion
 from inspections.models import Queue
@@ -59,3 +61,27 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version_id} on {self.day}"
+
+
+class Adjudication(models.Model):
+    """The true label of an item, recorded by an ml_lead who was not told who said what."""
+
+    item = models.ForeignKey(
+        "inspections.Item", on_delete=models.CASCADE, related_name="adjudications"
+    )
+    label = models.CharField(max_length=100, help_text="One of the item's queue labels.")
+    adjudicator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="adjudications"
+    )
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["item"], name="adjudication_one_per_item"),
+            models.CheckConstraint(condition=~Q(label=""), name="adjudication_has_label"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.item_id} is {self.label}"

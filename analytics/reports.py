@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from django.db.models import Count, F, Q
 
 from analytics.agreement import wilson_interval
+from analytics.headlines import HEADLINE_RULES, Headline, finite_or_none
+from analytics.selectors import (
+    ReportScope,
+    report_agreement,
+    report_confidence,
+    report_drift,
+    report_operations,
+)
 from deployments.models import Deployment, ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
 
@@ -89,3 +98,68 @@ def queue_overview(queue: Queue) -> QueueOverview:
         double_inspected=counts["double"],
         versions=versions,
     )
+
+
+@dataclass(frozen=True)
+class VersionHeadlines:
+    """A model version's headline figures over a range of days, in HEADLINE_RULES order."""
+
+    model_version: ModelVersion
+    role: str | None
+    figures: list[Headline]
+
+
+def queue_headlines(*, queue: Queue, since: date, until: date) -> list[VersionHeadlines]:
+    """Return the headline figures of every model version of a queue, side by side."""
+    roles = dict(Deployment.objects.filter(queue=queue).values_list("model_version_id", "role"))
+    rules = {rule.key: rule for rule in HEADLINE_RULES}
+    result = []
+    for version in ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"):
+        scope = ReportScope(queue=queue, model_version=version, since=since, until=until)
+        agreement = report_agreement(scope=scope)
+        operations = report_operations(scope=scope)
+        drift = report_drift(scope=scope)
+        confidence = report_confidence(scope=scope)
+        p95 = [finite_or_none(p.p95) for p in operations.latency_ms.values() if p.n]
+        figures = {
+            "agreement": Headline(
+                rules["agreement"],
+                finite_or_none(agreement.agreement.rate),
+                agreement.agreement.low,
+                agreement.agreement.high,
+                agreement.agreement.n,
+            ),
+            "kappa": Headline(
+                rules["kappa"],
+                finite_or_none(agreement.kappa.value),
+                finite_or_none(agreement.kappa.low),
+                finite_or_none(agreement.kappa.high),
+                agreement.kappa.n,
+            ),
+            "error_rate": Headline(
+                rules["error_rate"],
+                finite_or_none(operations.error_rate),
+                operations.error_low,
+                operations.error_high,
+                operations.predictions,
+            ),
+            "drifted_share": Headline(
+                rules["drifted_share"], finite_or_none(drift.drifted_share), n=drift.current_rows
+            ),
+            "ece": Headline(
+                rules["ece"], finite_or_none(confidence.expected_calibration_error), n=confidence.n
+            ),
+            "latency_p95": Headline(
+                rules["latency_p95"],
+                max((v for v in p95 if v is not None), default=None),
+                n=sum(p.n for p in operations.latency_ms.values()),
+            ),
+        }
+        result.append(
+            VersionHeadlines(
+                model_version=version,
+                role=roles.get(version.pk),
+                figures=[figures[rule.key] for rule in HEADLINE_RULES],
+            )
+        )
+    return result

@@ -14,6 +14,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db.models import Count, F, Q
 
+from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
 from analytics.counts import PeriodCounts, period_counts_from_json, period_counts_sum
 from analytics.drift import DriftThresholds, ReferenceBins
@@ -26,6 +27,7 @@ from analytics.services import (
     utc_today,
 )
 from analytics.summary_agreement import (
+    AdjudicationOutcomes,
     AgreementReport,
     BaselineReport,
     Rule,
@@ -215,6 +217,8 @@ class DisagreementPage:
     pages: int
     rows: list[DisagreementRow]
     class_pairs: list[ClassPairCount]
+    # Over the whole scope (queue, model version, days), whatever the filters.
+    adjudication: AdjudicationOutcomes
 
 
 def _class_pairs_from_counts(
@@ -309,6 +313,9 @@ def report_disagreements(
         pages=max(1, -(-total // size)),
         rows=rows,
         class_pairs=pairs,
+        adjudication=adjudication_outcome_counts(
+            queue=scope.queue, model_version=scope.model_version, start=start, end=end
+        ),
     )
 
 

@@ -244,3 +244,69 @@ def baseline_summary(*, total: PeriodCounts) -> BaselineReport:
             for m, s in sorted(total.fleiss.items())
         ],
     )
+
+
+ADJUDICATION_RULE = (
+    "each judgment compared separately: every judgment whose label differs from the model's, "
+    "on an item an ml_lead has adjudicated, is one comparison (an item judged twice by two "
+    "dissenting inspectors counts twice); in each comparison exactly one of the model, the "
+    "inspector or neither gave the adjudicated label. Accuracies are over these comparisons, "
+    "so they describe disagreements only, not all items; intervals treat the comparisons as "
+    "independent"
+)
+
+
+@dataclass(frozen=True)
+class AdjudicationOutcomes:
+    """Who was right, on adjudicated disagreements, against the adjudicated label."""
+
+    rule_text: str
+    interval_method: str
+    comparisons: int
+    model_right: int
+    human_right: int
+    both_wrong: int
+    model_accuracy: Agreement
+    human_accuracy: Agreement
+    items_adjudicated: int
+    items_awaiting: int
+
+
+def adjudication_outcomes(
+    *,
+    comparisons: Sequence[tuple[str, str, str, int]],
+    items_adjudicated: int,
+    items_awaiting: int,
+) -> AdjudicationOutcomes:
+    """Return the outcomes of (human label, model label, adjudicated label, count) comparisons.
+
+    Comparisons where human and model agree are not disagreements and are ignored.
+    """
+    model_right = human_right = both_wrong = 0
+    for human, model, truth, count in comparisons:
+        if human == model:
+            continue
+        if model == truth:
+            model_right += count
+        elif human == truth:
+            human_right += count
+        else:
+            both_wrong += count
+    n = model_right + human_right + both_wrong
+
+    def accuracy(right: int) -> Agreement:
+        low, high = wilson_interval(right, n)
+        return Agreement(n=n, agreed=right, rate=right / n if n else math.nan, low=low, high=high)
+
+    return AdjudicationOutcomes(
+        rule_text=ADJUDICATION_RULE,
+        interval_method=INTERVAL_METHOD,
+        comparisons=n,
+        model_right=model_right,
+        human_right=human_right,
+        both_wrong=both_wrong,
+        model_accuracy=accuracy(model_right),
+        human_accuracy=accuracy(human_right),
+        items_adjudicated=items_adjudicated,
+        items_awaiting=items_awaiting,
+    )

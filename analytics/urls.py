@@ -1,7 +1,12 @@
 from django.urls import path
 
-from analytics import views
+from analytics import urls_adjudication, views
 
 app_name = "analytics"
 
-urlpatterns = [path("", views.overview, name="overview")]
+urlpatterns = [
+    *urls_adjudication.urlpatterns,
+    path("", views.overview, name="overview"),
+    path("<slug:slug>/export.csv", views.export_csv, name="export"),
+    path("<slug:slug>/<slug:kind>/", views.report_page, name="report"),
+]

@@ -1,20 +1,184 @@
-"""Analytics pages for ML leads and admins."""
+"""Analytics pages for ML leads and admins: the overview, one page per report, CSV export."""
 
 from __future__ import annotations
 
+from datetime import date
+from urllib.parse import urlencode
+
+from csp.decorators import csp_update
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from analytics import reports
+from analytics.charts import report_charts
+from analytics.export import export_csv_lines
+from analytics.headlines import HEADLINE_RULES
+from analytics.params import day_range_parse, report_options
+from analytics.selectors import REPORT_KINDS, ReportScope, report_build
+from deployments.models import Deployment, ModelVersion
 from inspections.models import Queue
 from shadowlab import roles
+
+REPORT_TITLES = {
+    "agreement": "Agreement with inspectors",
+    "baseline": "Human baseline",
+    "disagreements": "Disagreements",
+    "drift": "Drift",
+    "confidence": "Confidence and calibration",
+    "operations": "Operations",
+}
+
+# Each kind's own query parameters, kept in links, pages and the JSON URL.
+REPORT_FILTERS = {
+    "agreement": ("rule",),
+    "disagreements": (
+        "human_label",
+        "model_label",
+        "confidence_min",
+        "confidence_max",
+        "inspector",
+    ),
+}
+
+
+# plotly.js writes style attributes on the SVG it draws and adds a <style> element for its
+# modebar and hover labels; style-src 'self' blocks both (the browser test sees the console
+# errors). Only chart pages widen style-src; scripts stay 'self'.
+charts_csp = csp_update({"style-src": ["'unsafe-inline'"]})
+
+
+def _model_version_pick(queue: Queue, key: str) -> ModelVersion | None:
+    """Return the queue's version named name:version, else its live or shadow one, else any."""
+    versions = ModelVersion.objects.select_related("queue", "parent").filter(queue=queue)
+    name, _, version = key.partition(":")
+    if name and version:
+        chosen = versions.filter(name=name, version=version).first()
+        if chosen is not None:
+            return chosen
+    for role in (Deployment.Role.LIVE, Deployment.Role.SHADOW, Deployment.Role.CANARY):
+        chosen = versions.filter(deployments__queue=queue, deployments__role=role).first()
+        if chosen is not None:
+            return chosen
+    return versions.order_by("name", "created_at").first()
+
+
+def _query(model_version: ModelVersion, since: date, until: date, **more: object) -> str:
+    params = {"model": model_version.key, "since": since.isoformat(), "until": until.isoformat()}
+    return urlencode({**params, **{k: v for k, v in more.items() if v not in (None, "")}})
 
 
 @require_GET
 @login_required
 @permission_required(roles.VIEW_REPORTS, raise_exception=True)
 def overview(request: HttpRequest) -> HttpResponse:
-    overviews = [reports.queue_overview(queue) for queue in Queue.objects.order_by("name")]
-    return render(request, "analytics/overview.html", {"overviews": overviews})
+    """Show every queue with its model versions side by side and a light per figure."""
+    try:
+        since, until = day_range_parse(request.GET)
+    except ValueError as exc:
+        return render(request, "analytics/overview.html", {"error": str(exc)}, status=400)
+    queues = list(Queue.objects.order_by("name"))
+    sections = [
+        {
+            "overview": reports.queue_overview(queue),
+            "headlines": reports.queue_headlines(queue=queue, since=since, until=until),
+        }
+        for queue in queues
+    ]
+    context = {
+        "sections": sections,
+        "rules": HEADLINE_RULES,
+        "since": since,
+        "until": until,
+        "kinds": [(kind, REPORT_TITLES[kind]) for kind in REPORT_KINDS],
+    }
+    return render(request, "analytics/overview.html", context)
+
+
+@require_GET
+@login_required
+@permission_required(roles.VIEW_REPORTS, raise_exception=True)
+@charts_csp  # type: ignore[arg-type]  # django-csp types views as taking only the request
+def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
+    """Show one report of a queue's model version over a range of days, with its charts."""
+    if kind not in REPORT_KINDS:
+        raise Http404(f"there is no report {kind!r}")
+    wanted = request.GET.get("queue")
+    if wanted and wanted != slug:
+        target = get_object_or_404(Queue, slug=wanted)
+        keep = {k: v for k, v in request.GET.items() if k in ("since", "until")}
+        url = reverse("analytics:report", args=[target.slug, kind])
+        return redirect(f"{url}?{urlencode(keep)}" if keep else url)
+    queue = get_object_or_404(Queue, slug=slug)
+    model_version = _model_version_pick(queue, request.GET.get("model", ""))
+    context: dict[str, object] = {
+        "queue": queue,
+        "queues": Queue.objects.order_by("name"),
+        "versions": ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"),
+        "model_version": model_version,
+        "kind": kind,
+        "title": REPORT_TITLES[kind],
+        "kinds": [(k, REPORT_TITLES[k]) for k in REPORT_KINDS],
+        "params": request.GET,
+    }
+    if model_version is None:
+        return render(request, "analytics/report.html", context)
+    try:
+        since, until = day_range_parse(request.GET)
+        options = report_options(kind, request.GET)
+    except ValueError as exc:
+        context["error"] = str(exc)
+        return render(request, "analytics/report.html", context, status=400)
+    scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
+    report = report_build(kind=kind, scope=scope, options=options)
+    query = _query(model_version, since, until)
+    filters = {k: request.GET.get(k, "") for k in REPORT_FILTERS.get(kind, ())}
+    page_query = _query(model_version, since, until, **filters)
+    context.update(
+        since=since,
+        until=until,
+        report=report,
+        charts=report_charts(kind, report),
+        query=query,
+        filters=filters,
+        page_query=page_query,
+        json_url=f"/api/v1/queues/{queue.slug}/reports/{kind}?{page_query}",
+        export_url=f"{reverse('analytics:export', args=[queue.slug])}?{query}",
+    )
+    return render(request, "analytics/report.html", context)
+
+
+REPORT_FILTERS = {
+    "agreement": ("rule",),
+    "disagreements": (
+        "human_label",
+        "model_label",
+        "confidence_min",
+        "confidence_max",
+        "inspector",
+    ),
+}
+
+
+@require_GET
+@login_required
+@permission_required(roles.VIEW_REPORTS, raise_exception=True)
+def export_csv(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
+    """Stream the joined item-level data of a queue's model version over a range of days."""
+    queue = get_object_or_404(Queue, slug=slug)
+    model_version = _model_version_pick(queue, request.GET.get("model", ""))
+    if model_version is None:
+        raise Http404(f"queue '{slug}' has no model version")
+    try:
+        since, until = day_range_parse(request.GET)
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain")
+    scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
+    name = f"{queue.slug}-{model_version.name}-{model_version.version}-{since}-{until}.csv"
+    return StreamingHttpResponse(
+        export_csv_lines(scope),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

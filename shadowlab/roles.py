@@ -23,6 +23,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "deployments.view_deployment",
         "deployments.view_prediction",
         "deployments.view_auditevent",
+        "analytics.view_adjudication",
     ],
     ADMIN: [
         VIEW_REPORTS,
@@ -43,6 +44,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "deployments.view_deployment",
         "deployments.view_prediction",
         "deployments.view_auditevent",
+        "analytics.view_adjudication",
+        "analytics.delete_adjudication",
         "auth.add_user",
         "auth.change_user",
         "auth.view_user",
@@ -76,5 +79,31 @@ def groups_sync() -> None:
             app_label, codename = name.split(".")
             permissions.append(
                 Permission.objects.get(content_type__app_label=app_label, codename=codename)
+            )
+        group.permissions.set(permissions)
+
+
+def groups_sync_historical(apps: object, group_permissions: dict[str, list[str]]) -> None:
+    """Give each group exactly these permissions, with a migration's historical models.
+
+    Each data migration passes the mapping as it stood when it was written: the live
+    GROUP_PERMISSIONS may name permissions that do not exist yet at that point.
+    """
+    from django.contrib.auth.management import create_permissions
+
+    # Permissions are normally created after all migrations; make sure they exist now.
+    for app_config in apps.get_app_configs():  # type: ignore[attr-defined]
+        app_config.models_module = True
+        create_permissions(app_config, apps=apps, verbosity=0)  # type: ignore[arg-type]
+        app_config.models_module = None
+    group_model = apps.get_model("auth", "Group")  # type: ignore[attr-defined]
+    permission_model = apps.get_model("auth", "Permission")  # type: ignore[attr-defined]
+    for group_name, names in group_permissions.items():
+        group, _ = group_model.objects.get_or_create(name=group_name)
+        permissions = []
+        for name in names:
+            app_label, codename = name.split(".")
+            permissions.append(
+                permission_model.objects.get(content_type__app_label=app_label, codename=codename)
             )
         group.permissions.set(permissions)

@@ -1,25 +1,53 @@
 """Create the inspector, ml_lead and admin groups with their permissions."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
-from shadowlab.roles import GROUP_PERMISSIONS
+from shadowlab.roles import groups_sync_historical
+
+# The groups' permissions as they stood when this migration was written.
+GROUP_PERMISSIONS = {
+    "inspector": [
+        "inspections.judge_item",
+    ],
+    "ml_lead": [
+        "analytics.view_reports",
+        "inspections.view_queue",
+        "inspections.view_item",
+        "inspections.view_judgment",
+        "deployments.view_modelversion",
+        "deployments.view_deployment",
+        "deployments.view_prediction",
+        "deployments.view_auditevent",
+    ],
+    "admin": [
+        "analytics.view_reports",
+        "deployments.register_modelversion",
+        "deployments.change_deployment",
+        "inspections.add_queue",
+        "inspections.change_queue",
+        "inspections.view_queue",
+        "inspections.view_item",
+        "inspections.change_item",
+        "inspections.view_judgment",
+        "inspections.add_apitoken",
+        "inspections.view_apitoken",
+        "inspections.delete_apitoken",
+        "deployments.view_modelversion",
+        "deployments.change_modelversion",
+        "deployments.add_deployment",
+        "deployments.view_deployment",
+        "deployments.view_prediction",
+        "deployments.view_auditevent",
+        "auth.add_user",
+        "auth.change_user",
+        "auth.view_user",
+        "auth.view_group",
+    ],
+}
 
 
 def create_groups(apps, schema_editor):
-    # Permissions are normally created after all migrations; make sure they exist now.
-    for app_config in apps.get_app_configs():
-        app_config.models_module = True
-        create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for group_name, names in GROUP_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        for name in names:
-            app_label, codename = name.split(".")
-            permission = Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            group.permissions.add(permission)
+    groups_sync_historical(apps, GROUP_PERMISSIONS)
 
 
 def remove_groups(apps, schema_editor):
