@@ -7,12 +7,13 @@ Django-free ``analytics.summary_agreement.adjudication_outcomes``.
 from __future__ import annotations
 
 import random
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from analytics.models import Adjudication
 from analytics.summary_agreement import AdjudicationOutcomes, adjudication_outcomes
@@ -165,40 +166,40 @@ def adjudication_candidates(
 
 
 def adjudication_outcome_counts(
-    *, queue: Queue, model_version: ModelVersion, start: datetime, end: datetime
+    *,
+    queue: Queue,
+    model_version: ModelVersion,
+    start: datetime,
+    end: datetime,
+    disagreeing_judgments: int,
 ) -> AdjudicationOutcomes:
-    """Return who was right on the adjudicated disagreements of items received in [start, end)."""
+    """Return who was right on the adjudicated disagreements of items received in [start, end).
+
+    disagreeing_judgments is the period's count of judgments that differ from the model (from
+    the rollups), so that what awaits adjudication needs no scan of the period's items.
+    """
     # One filter() call, so the prediction conditions and the label read share one join: an
-    # item scored by several versions must be compared with this version's label only.
-    comparisons = (
-        Judgment.objects.filter(
-            item__queue=queue,
-            item__received_at__gte=start,
-            item__received_at__lt=end,
-            item__predictions__model_version=model_version,
-            item__predictions__status=Prediction.Status.OK,
-            item__adjudications__isnull=False,
-        )
-        .values(
-            "label",
-            model_label=F("item__predictions__label"),
-            truth=F("item__adjudications__label"),
-        )
-        .annotate(n=Count("id"))
-        .order_by()
+    # item scored by several versions must be compared with this version's label only. The
+    # join is driven by the adjudications, which are few.
+    judged = Judgment.objects.filter(
+        item__queue=queue,
+        item__received_at__gte=start,
+        item__received_at__lt=end,
+        item__predictions__model_version=model_version,
+        item__predictions__status=Prediction.Status.OK,
+        item__adjudications__isnull=False,
+    ).values(
+        "item_id",
+        "label",
+        model_label=F("item__predictions__label"),
+        truth=F("item__adjudications__label"),
     )
-    items = (
-        disagreement_items(queue=queue, model_version=model_version)
-        .filter(received_at__gte=start, received_at__lt=end)
-        .aggregate(
-            adjudicated=Count("pk", filter=Q(adjudications__isnull=False)),
-            awaiting=Count("pk", filter=Q(adjudications__isnull=True)),
-        )
-    )
+    # Judgments that agree with the model are not disagreements (filtered here, not with
+    # exclude(), which would test the item's other versions' predictions too).
+    rows = [row for row in judged if row["label"] != row["model_label"]]
+    comparisons = Counter((row["label"], row["model_label"], row["truth"]) for row in rows)
     return adjudication_outcomes(
-        comparisons=[
-            (row["label"], row["model_label"], row["truth"], row["n"]) for row in comparisons
-        ],
-        items_adjudicated=items["adjudicated"],
-        items_awaiting=items["awaiting"],
+        comparisons=[(human, model, truth, n) for (human, model, truth), n in comparisons.items()],
+        items_adjudicated=len({row["item_id"] for row in rows}),
+        judgments_awaiting=max(0, disagreeing_judgments - len(rows)),
     )

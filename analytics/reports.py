@@ -115,6 +115,9 @@ def queue_headlines(*, queue: Queue, since: date, until: date) -> list[VersionHe
     rules = {rule.key: rule for rule in HEADLINE_RULES}
     result = []
     for version in ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"):
+        if not Prediction.objects.filter(model_version=version).exists():
+            # Nothing to report, and no rollup either: its days would all be computed live.
+            continue
         scope = ReportScope(queue=queue, model_version=version, since=since, until=until)
         agreement = report_agreement(scope=scope)
         operations = report_operations(scope=scope)

@@ -42,7 +42,7 @@ from analytics.summary_confidence import (
 )
 from analytics.summary_drift import DriftReport, drift_summary
 from deployments.models import ModelVersion, Prediction
-from inspections.models import Judgment, Queue
+from inspections.models import Item, Judgment, Queue
 
 REPORT_KINDS = ("agreement", "baseline", "disagreements", "drift", "confidence", "operations")
 
@@ -92,8 +92,15 @@ def scope_counts_gather(*, scope: ReportScope, with_features: bool = True) -> Sc
     while day <= last:
         counts = stored.get(day)
         if counts is None:
-            # The open day (or a closed day the periodic task has not reached yet).
+            # The open day (or a closed day the periodic task has not reached yet). A day
+            # without items needs no aggregation: one indexed look-up says so.
             start, end = day_bounds(day)
+            if not Item.objects.filter(
+                queue=scope.queue, received_at__gte=start, received_at__lt=end
+            ).exists():
+                days.append((day, PeriodCounts(n_classes=k)))
+                day += timedelta(days=1)
+                continue
             counts = period_counts_compute(
                 period=Period(queue=scope.queue, model_version=version, start=start, end=end),
                 bins=bins,
@@ -314,7 +321,14 @@ def report_disagreements(
         rows=rows,
         class_pairs=pairs,
         adjudication=adjudication_outcome_counts(
-            queue=scope.queue, model_version=scope.model_version, start=start, end=end
+            queue=scope.queue,
+            model_version=scope.model_version,
+            start=start,
+            end=end,
+            disagreeing_judgments=sum(
+                pair.count
+                for pair in _class_pairs_from_counts(scope=scope, filters=DisagreementFilters())
+            ),
         ),
     )
 

@@ -269,14 +269,14 @@ class AdjudicationOutcomes:
     model_accuracy: Agreement
     human_accuracy: Agreement
     items_adjudicated: int
-    items_awaiting: int
+    judgments_awaiting: int  # disagreeing judgments on items not adjudicated yet
 
 
 def adjudication_outcomes(
     *,
     comparisons: Sequence[tuple[str, str, str, int]],
     items_adjudicated: int,
-    items_awaiting: int,
+    judgments_awaiting: int,
 ) -> AdjudicationOutcomes:
     """Return the outcomes of (human label, model label, adjudicated label, count) comparisons.
 
@@ -308,5 +308,5 @@ def adjudication_outcomes(
         model_accuracy=accuracy(model_right),
         human_accuracy=accuracy(human_right),
         items_adjudicated=items_adjudicated,
-        items_awaiting=items_awaiting,
+        judgments_awaiting=judgments_awaiting,
     )

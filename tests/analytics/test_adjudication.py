@@ -336,7 +336,7 @@ def test_outcome_counts_equal_a_hand_count(client_for, ml_lead, adjudicated):
     assert "each judgment compared separately" in body["rule_text"]
     assert (body["model_right"], body["human_right"], body["both_wrong"]) == (2, 2, 2)
     assert body["comparisons"] == 6
-    assert (body["items_adjudicated"], body["items_awaiting"]) == (5, 1)
+    assert (body["items_adjudicated"], body["judgments_awaiting"]) == (5, 1)
     for side, right in (("model_accuracy", 2), ("human_accuracy", 2)):
         figure = body[side]
         assert (figure["n"], figure["agreed"]) == (6, right)
@@ -353,7 +353,7 @@ def test_outcome_counts_use_only_the_chosen_versions_label(adjudicated, queue):
     )
     outcomes = report_disagreements(scope=scope).adjudication
     assert (outcomes.model_right, outcomes.human_right, outcomes.both_wrong) == (0, 1, 0)
-    assert (outcomes.items_adjudicated, outcomes.items_awaiting) == (1, 0)
+    assert (outcomes.items_adjudicated, outcomes.judgments_awaiting) == (1, 0)
     assert outcomes.model_accuracy.n == 1 and outcomes.model_accuracy.rate == 0.0
 
 
