@@ -50,9 +50,8 @@ def test_inspector_judges_ten_items_by_keyboard_only(
     page.on("pageerror", lambda e: console_errors.append(str(e)))
 
     page.goto(f"{live_server.url}/accounts/login/?next=/inspect/digits/")
-    page.keyboard.type("inspector1")
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
+    page.fill("#id_username", "inspector1")
+    page.fill("#id_password", PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(lambda url: urlsplit(url).path == "/inspect/digits/")
     page.wait_for_load_state("load")  # the keymap script is deferred until then
