@@ -1,9 +1,10 @@
-// Adjudication screen keymap: each label's key presses its button (as on the inspect screen).
+// Keymap of the decision screens (inspect, adjudicate): each [data-key] control in the
+// [data-keymap] panel has a key; htmx swaps the panel in place and focus returns to it.
 (function () {
   "use strict";
 
   function panel() {
-    return document.getElementById("adjudicate-panel");
+    return document.querySelector("[data-keymap]");
   }
 
   document.addEventListener("keydown", function (event) {
@@ -26,6 +27,14 @@
     event.preventDefault();
     control.classList.add("pressed");
     control.click();
+  });
+
+  // Keep keyboard focus on the panel after each swap so that the next key press lands.
+  document.addEventListener("htmx:afterSwap", function () {
+    var root = panel();
+    if (root) {
+      root.focus({ preventScroll: true });
+    }
   });
 
   document.addEventListener("DOMContentLoaded", function () {
