@@ -102,13 +102,16 @@ _buffer_lock = threading.Lock()
 
 
 def buffer_get(send: Send, *, batch_size: int, max_wait: float) -> ScoringBuffer:
-    """Return this process's buffer, created on first use."""
+    """Return this process's buffer, created on first use, with the current batch settings."""
     global _buffer
     with _buffer_lock:
         if _buffer is None:
             _buffer = ScoringBuffer(send, batch_size=batch_size, max_wait=max_wait)
             atexit.register(_buffer.flush)
             os.register_at_fork(after_in_child=_buffer.reset_after_fork)
+        else:
+            _buffer.batch_size = max(1, batch_size)
+            _buffer.max_wait = max(0.0, max_wait)
         return _buffer
 
 

@@ -61,8 +61,6 @@ def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
     buffer = buffer_get(
         _send_new, batch_size=cfg["SCORING_BATCH_SIZE"], max_wait=cfg["SCORING_MAX_WAIT_MS"] / 1000
     )
-    buffer.batch_size = cfg["SCORING_BATCH_SIZE"]
-    buffer.max_wait = cfg["SCORING_MAX_WAIT_MS"] / 1000
     for version_id in version_ids:
         buffer.add(version_id, items)
     return len(version_ids)

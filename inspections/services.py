@@ -63,6 +63,14 @@ def queue_create(
     return queue
 
 
+def _external_id_clean(external_id: object) -> str:
+    """Return the external id trimmed, or raise ItemRejected if it is empty or too long."""
+    cleaned = str(external_id).strip()
+    if not cleaned or len(cleaned) > 200:
+        raise ItemRejected("external_id must be 1 to 200 characters")
+    return cleaned
+
+
 def item_create(
     *,
     queue: Queue,
@@ -72,9 +80,7 @@ def item_create(
     rng: random.Random | None = None,
 ) -> Item:
     """Validate, route and store one item; it is queued for shadow scoring after commit."""
-    external_id = str(external_id).strip()
-    if not external_id or len(external_id) > 200:
-        raise ItemRejected("external_id must be 1 to 200 characters")
+    external_id = _external_id_clean(external_id)
     try:
         values = features_validate(features, width=queue.input_width)
     except FeatureError as exc:
@@ -135,9 +141,10 @@ def items_create_bulk(
     prepared: list[tuple[str, list[float]]] = []
     seen: set[str] = set()
     for number, (external_id, features) in enumerate(rows, start=1):
-        external_id = str(external_id).strip()
-        if not external_id or len(external_id) > 200:
-            result.errors.append(f"row {number}: external_id must be 1 to 200 characters")
+        try:
+            external_id = _external_id_clean(external_id)
+        except ItemRejected as exc:
+            result.errors.append(f"row {number}: {exc}")
             continue
         if external_id in seen:
             result.errors.append(
