@@ -48,6 +48,12 @@ consensus AS (
     GROUP BY j.item_id HAVING COUNT(DISTINCT j.label) = 1
 )"""
 
+JUDGED = """
+judged AS (
+    SELECT j.item_id, COUNT(*) AS n FROM inspections_judgment j
+    JOIN period_items i ON i.id = j.item_id GROUP BY j.item_id
+)"""
+
 
 @dataclass(frozen=True)
 class Period:
@@ -76,18 +82,52 @@ def _lag_seconds() -> str:
     return "(julianday(p.created_at) - julianday(i.received_at)) * 86400.0"
 
 
-def _item_counts(period: Period) -> tuple[int, int, int]:
-    """Return items received, items lacking a human decision, items lacking a prediction."""
-    sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}
+@dataclass(frozen=True)
+class ItemCounts:
+    items: int
+    undecided: int
+    unscored: int
+    judgments: int
+    multi_judged: int
+
+
+def _item_counts(period: Period) -> ItemCounts:
+    """Return items received, lacking a human decision, lacking a prediction; judgments."""
+    sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}, {JUDGED}
         SELECT COUNT(*),
                SUM(CASE WHEN c.item_id IS NULL THEN 1 ELSE 0 END),
-               SUM(CASE WHEN p.id IS NULL THEN 1 ELSE 0 END)
+               SUM(CASE WHEN p.id IS NULL THEN 1 ELSE 0 END),
+               SUM(COALESCE(n.n, 0)),
+               SUM(CASE WHEN n.n >= 2 THEN 1 ELSE 0 END)
         FROM period_items i
         LEFT JOIN consensus c ON c.item_id = i.id
+        LEFT JOIN judged n ON n.item_id = i.id
         LEFT JOIN deployments_prediction p
             ON p.item_id = i.id AND p.model_version_id = %s"""  # noqa: S608
-    ((items, undecided, unscored),) = _rows(sql, [*period.params(), period.model_version.pk])
-    return int(items or 0), int(undecided or 0), int(unscored or 0)
+    ((items, undecided, unscored, judgments, multi),) = _rows(
+        sql, [*period.params(), period.model_version.pk]
+    )
+    return ItemCounts(
+        items=int(items or 0),
+        undecided=int(undecided or 0),
+        unscored=int(unscored or 0),
+        judgments=int(judgments or 0),
+        multi_judged=int(multi or 0),
+    )
+
+
+def queue_period_counts(*, queue: Queue, start: datetime, end: datetime) -> tuple[int, int, int]:
+    """Return items received in [start, end), their judgments and items judged twice or more.
+
+    For a queue no model scores (so no rollup holds these); otherwise PeriodCounts does.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    sql = f"""WITH {PERIOD_ITEMS}, {JUDGED}
+        SELECT (SELECT COUNT(*) FROM period_items), SUM(n),
+               SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END)
+        FROM judged"""  # noqa: S608
+    ((items, judgments, multi),) = _rows(sql, [queue.pk, adapt(start), adapt(end)])
+    return int(items or 0), int(judgments or 0), int(multi or 0)
 
 
 def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[int, Matrix]]:
@@ -200,7 +240,7 @@ def period_counts_compute(
     labels = [str(label) for label in period.queue.labels]
     index = {label: i for i, label in enumerate(labels)}
     k = len(labels)
-    items, undecided, unscored = _item_counts(period)
+    item_counts = _item_counts(period)
     each, inspectors = _each_judgment(period, index)
 
     sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}
@@ -231,11 +271,13 @@ def period_counts_compute(
 
     return PeriodCounts(
         n_classes=k,
-        items=items,
+        items=item_counts.items,
         scored_ok=len(ok),
         scored_error=len(rows) - len(ok),
-        unscored=unscored,
-        undecided=undecided,
+        unscored=item_counts.unscored,
+        undecided=item_counts.undecided,
+        judgments=item_counts.judgments,
+        multi_judged=item_counts.multi_judged,
         confusion_each=each,
         confusion_consensus=consensus.astype(np.int64),
         inspectors=inspectors,

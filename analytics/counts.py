@@ -33,6 +33,10 @@ REASON_KIND_LENGTH = 60
 
 Matrix = npt.NDArray[np.int64]
 
+# Bumped whenever PeriodCounts gains a count: a rollup stored in an older format is
+# recomputed by the periodic task and, until then, aggregated at request time.
+ROLLUP_FORMAT = 2
+
 
 def log_histogram(values: npt.ArrayLike, edges: np.ndarray) -> Matrix:
     """Return counts on log-spaced edges; values off the grid go to the first or last bin."""
@@ -126,6 +130,8 @@ class PeriodCounts:
     judged twice counts twice); ``confusion_consensus`` counts each item once, with the
     human decision where the item's judgments are complete and all agree. Confidence
     bins count items with a consensus decision, "correct" meaning the model agreed.
+    ``items``, ``judgments`` and ``multi_judged`` (items judged at least twice) are the
+    queue's own counts for the period, the same for every model version.
     ``pairs`` is first judgment x second judgment x model label on items judged at
     least twice and scored; ``variants`` is this model's label x the other's on items
     both scored (keyed by the other version's key).
@@ -137,6 +143,8 @@ class PeriodCounts:
     scored_error: int = 0
     unscored: int = 0
     undecided: int = 0
+    judgments: int = 0
+    multi_judged: int = 0
     confusion_each: Matrix = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     confusion_consensus: Matrix = field(default_factory=lambda: np.zeros((0, 0), np.int64))
     inspectors: dict[int, Matrix] = field(default_factory=dict)
@@ -186,6 +194,8 @@ class PeriodCounts:
             scored_error=self.scored_error + other.scored_error,
             unscored=self.unscored + other.unscored,
             undecided=self.undecided + other.undecided,
+            judgments=self.judgments + other.judgments,
+            multi_judged=self.multi_judged + other.multi_judged,
             confusion_each=self.confusion_each + other.confusion_each,
             confusion_consensus=self.confusion_consensus + other.confusion_consensus,
             inspectors=_add_dicts(self.inspectors, other.inspectors),
@@ -237,12 +247,15 @@ def period_counts_to_json(counts: PeriodCounts) -> dict[str, Any]:
     assert counts.reliability is not None and counts.coverage is not None
     nonzero = np.argwhere(counts.pairs)
     return {
+        "format": ROLLUP_FORMAT,
         "n_classes": counts.n_classes,
         "items": counts.items,
         "scored_ok": counts.scored_ok,
         "scored_error": counts.scored_error,
         "unscored": counts.unscored,
         "undecided": counts.undecided,
+        "judgments": counts.judgments,
+        "multi_judged": counts.multi_judged,
         "confusion_each": counts.confusion_each.tolist(),
         "confusion_consensus": counts.confusion_consensus.tolist(),
         "inspectors": {str(k): v.tolist() for k, v in counts.inspectors.items()},
@@ -263,8 +276,13 @@ def period_counts_to_json(counts: PeriodCounts) -> dict[str, Any]:
     }
 
 
+def rollup_is_current(data: dict[str, Any]) -> bool:
+    """Return whether a rollup row's counts are in the format this code writes."""
+    return data.get("format") == ROLLUP_FORMAT
+
+
 def period_counts_from_json(data: dict[str, Any]) -> PeriodCounts:
-    """Return the counts a rollup row stored."""
+    """Return the counts a rollup row stored (in the current format)."""
     k = int(data["n_classes"])
     pairs = np.zeros((k, k, k), np.int64)
     for first, second, model, count in data["pairs"]:
@@ -278,6 +296,8 @@ def period_counts_from_json(data: dict[str, Any]) -> PeriodCounts:
         scored_error=data["scored_error"],
         unscored=data["unscored"],
         undecided=data["undecided"],
+        judgments=data["judgments"],
+        multi_judged=data["multi_judged"],
         confusion_each=np.asarray(data["confusion_each"], np.int64).reshape(k, k),
         confusion_consensus=np.asarray(data["confusion_consensus"], np.int64).reshape(k, k),
         inspectors={int(i): np.asarray(v, np.int64) for i, v in data["inspectors"].items()},

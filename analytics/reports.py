@@ -1,27 +1,37 @@
-"""Reads for the analytics pages: figures per queue and per model version."""
+"""Reads for the overview page: per queue and range of days, figures per model version.
+
+Everything here comes from the same counts the reports read (daily rollups plus the
+open day), gathered once per model version, so the page costs a few rollup reads however
+many items a queue holds. Only the number of items awaiting judgment is counted live: it
+is the queue's backlog, and an index answers it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, F, Q
-
+from analytics.aggregation import queue_period_counts
 from analytics.agreement import wilson_interval
 from analytics.headlines import HEADLINE_RULES, Headline, finite_or_none
 from analytics.selectors import (
     ReportScope,
+    ScopeCounts,
     report_agreement,
     report_confidence,
     report_drift,
     report_operations,
+    scope_counts_gather,
 )
+from analytics.services import day_bounds
 from deployments.models import Deployment, ModelVersion, Prediction
-from inspections.models import Item, Judgment, Queue
+from inspections.models import Item, Queue
 
 
 @dataclass(frozen=True)
 class VersionFigures:
+    """One model version's counts over the range and its headline figures."""
+
     model_version: ModelVersion
     role: str | None
     predictions: int
@@ -31,6 +41,8 @@ class VersionFigures:
     agreed: int
     agreement_low: float
     agreement_high: float
+    # In HEADLINE_RULES order; empty when the version has scored nothing yet.
+    figures: list[Headline]
 
     @property
     def agreement(self) -> float | None:
@@ -43,6 +55,8 @@ class VersionFigures:
 
 @dataclass(frozen=True)
 class QueueOverview:
+    """A queue's counts over a range of days and its model versions side by side."""
+
     queue: Queue
     items: int
     awaiting_judgment: int
@@ -50,119 +64,111 @@ class QueueOverview:
     double_inspected: int
     versions: list[VersionFigures]
 
+    @property
+    def scored_versions(self) -> list[VersionFigures]:
+        return [version for version in self.versions if version.figures]
 
-def queue_overview(queue: Queue) -> QueueOverview:
-    """Return the headline figures of a queue and of each model version registered for it."""
-    counts = Item.objects.filter(queue=queue).aggregate(
-        items=Count("id"),
-        awaiting=Count("id", filter=Q(human_status=Item.HumanStatus.PENDING)),
-        double=Count("id", filter=Q(judgments_needed=2)),
-    )
+
+def _headlines(scope: ReportScope, gathered: ScopeCounts) -> list[Headline]:
+    agreement = report_agreement(scope=scope, gathered=gathered)
+    operations = report_operations(scope=scope, gathered=gathered)
+    drift = report_drift(scope=scope, gathered=gathered)
+    confidence = report_confidence(scope=scope, gathered=gathered)
+    rules = {rule.key: rule for rule in HEADLINE_RULES}
+    p95 = [finite_or_none(p.p95) for p in operations.latency_ms.values() if p.n]
+    figures = {
+        "agreement": Headline(
+            rules["agreement"],
+            finite_or_none(agreement.agreement.rate),
+            agreement.agreement.low,
+            agreement.agreement.high,
+            agreement.agreement.n,
+        ),
+        "kappa": Headline(
+            rules["kappa"],
+            finite_or_none(agreement.kappa.value),
+            finite_or_none(agreement.kappa.low),
+            finite_or_none(agreement.kappa.high),
+            agreement.kappa.n,
+        ),
+        "error_rate": Headline(
+            rules["error_rate"],
+            finite_or_none(operations.error_rate),
+            operations.error_low,
+            operations.error_high,
+            operations.predictions,
+        ),
+        "drifted_share": Headline(
+            rules["drifted_share"], finite_or_none(drift.drifted_share), n=drift.current_rows
+        ),
+        "ece": Headline(
+            rules["ece"], finite_or_none(confidence.expected_calibration_error), n=confidence.n
+        ),
+        "latency_p95": Headline(
+            rules["latency_p95"],
+            max((v for v in p95 if v is not None), default=None),
+            n=sum(p.n for p in operations.latency_ms.values()),
+        ),
+    }
+    return [figures[rule.key] for rule in HEADLINE_RULES]
+
+
+def queue_overview(*, queue: Queue, since: date, until: date) -> QueueOverview:
+    """Return a queue's counts over the UTC days since..until and each version's figures."""
     roles = dict(Deployment.objects.filter(queue=queue).values_list("model_version_id", "role"))
-    prediction_counts = {
-        row["model_version"]: row
-        for row in Prediction.objects.filter(item__queue=queue)
-        .values("model_version")
-        .annotate(n=Count("id"), errors=Count("id", filter=Q(status=Prediction.Status.ERROR)))
-    }
-    comparisons = {
-        row["item__predictions__model_version"]: row
-        for row in Judgment.objects.filter(
-            item__queue=queue, item__predictions__status=Prediction.Status.OK
-        )
-        .values("item__predictions__model_version")
-        .annotate(n=Count("id"), agreed=Count("id", filter=Q(label=F("item__predictions__label"))))
-    }
+    scored = set(
+        Prediction.objects.filter(model_version__queue=queue)
+        .values_list("model_version", flat=True)
+        .distinct()
+    )
     versions = []
+    queue_counts = None
     for version in ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"):
-        predicted = prediction_counts.get(version.pk, {"n": 0, "errors": 0})
-        compared = comparisons.get(version.pk, {"n": 0, "agreed": 0})
-        low, high = wilson_interval(compared["agreed"], compared["n"])
+        figures: list[Headline] = []
+        predictions = errors = compared = agreed = 0
+        if version.pk in scored:
+            # A version that never scored an item has no rollup either: gathering its
+            # counts would aggregate every day of the range live, for zeros.
+            scope = ReportScope(queue=queue, model_version=version, since=since, until=until)
+            gathered = scope_counts_gather(scope=scope)
+            total = gathered.total
+            queue_counts = queue_counts or (total.items, total.judgments, total.multi_judged)
+            predictions = total.scored_ok + total.scored_error
+            errors = total.scored_error
+            compared = int(total.confusion_each.sum())
+            agreed = int(total.confusion_each.trace())
+            figures = _headlines(scope, gathered)
+        low, high = wilson_interval(agreed, compared)
         versions.append(
             VersionFigures(
                 model_version=version,
                 role=roles.get(version.pk),
-                predictions=predicted["n"],
-                errors=predicted["errors"],
-                compared=compared["n"],
-                agreed=compared["agreed"],
+                predictions=predictions,
+                errors=errors,
+                compared=compared,
+                agreed=agreed,
                 agreement_low=low,
                 agreement_high=high,
+                figures=figures,
             )
         )
+    start, _ = day_bounds(since)
+    _, end = day_bounds(until)
+    if queue_counts is None:
+        # No model scores this queue: there is no rollup to read the queue's counts from.
+        queue_counts = queue_period_counts(queue=queue, start=start, end=end)
+    items, judgments, multi_judged = queue_counts
+    awaiting = Item.objects.filter(
+        queue=queue,
+        human_status=Item.HumanStatus.PENDING,
+        received_at__gte=start,
+        received_at__lt=end,
+    ).count()
     return QueueOverview(
         queue=queue,
-        items=counts["items"],
-        awaiting_judgment=counts["awaiting"],
-        judgments=Judgment.objects.filter(item__queue=queue).count(),
-        double_inspected=counts["double"],
+        items=items,
+        awaiting_judgment=awaiting,
+        judgments=judgments,
+        double_inspected=multi_judged,
         versions=versions,
     )
-
-
-@dataclass(frozen=True)
-class VersionHeadlines:
-    """A model version's headline figures over a range of days, in HEADLINE_RULES order."""
-
-    model_version: ModelVersion
-    role: str | None
-    figures: list[Headline]
-
-
-def queue_headlines(*, queue: Queue, since: date, until: date) -> list[VersionHeadlines]:
-    """Return the headline figures of every model version of a queue, side by side."""
-    roles = dict(Deployment.objects.filter(queue=queue).values_list("model_version_id", "role"))
-    rules = {rule.key: rule for rule in HEADLINE_RULES}
-    result = []
-    for version in ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"):
-        if not Prediction.objects.filter(model_version=version).exists():
-            # Nothing to report, and no rollup either: its days would all be computed live.
-            continue
-        scope = ReportScope(queue=queue, model_version=version, since=since, until=until)
-        agreement = report_agreement(scope=scope)
-        operations = report_operations(scope=scope)
-        drift = report_drift(scope=scope)
-        confidence = report_confidence(scope=scope)
-        p95 = [finite_or_none(p.p95) for p in operations.latency_ms.values() if p.n]
-        figures = {
-            "agreement": Headline(
-                rules["agreement"],
-                finite_or_none(agreement.agreement.rate),
-                agreement.agreement.low,
-                agreement.agreement.high,
-                agreement.agreement.n,
-            ),
-            "kappa": Headline(
-                rules["kappa"],
-                finite_or_none(agreement.kappa.value),
-                finite_or_none(agreement.kappa.low),
-                finite_or_none(agreement.kappa.high),
-                agreement.kappa.n,
-            ),
-            "error_rate": Headline(
-                rules["error_rate"],
-                finite_or_none(operations.error_rate),
-                operations.error_low,
-                operations.error_high,
-                operations.predictions,
-            ),
-            "drifted_share": Headline(
-                rules["drifted_share"], finite_or_none(drift.drifted_share), n=drift.current_rows
-            ),
-            "ece": Headline(
-                rules["ece"], finite_or_none(confidence.expected_calibration_error), n=confidence.n
-            ),
-            "latency_p95": Headline(
-                rules["latency_p95"],
-                max((v for v in p95 if v is not None), default=None),
-                n=sum(p.n for p in operations.latency_ms.values()),
-            ),
-        }
-        result.append(
-            VersionHeadlines(
-                model_version=version,
-                role=roles.get(version.pk),
-                figures=[figures[rule.key] for rule in HEADLINE_RULES],
-            )
-        )
-    return result

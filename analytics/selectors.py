@@ -16,7 +16,12 @@ from django.db.models import Count, F, Q
 
 from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
-from analytics.counts import PeriodCounts, period_counts_from_json, period_counts_sum
+from analytics.counts import (
+    PeriodCounts,
+    period_counts_from_json,
+    period_counts_sum,
+    rollup_is_current,
+)
 from analytics.drift import DriftThresholds, ReferenceBins
 from analytics.models import DailyRollup
 from analytics.services import (
@@ -86,6 +91,7 @@ def scope_counts_gather(*, scope: ReportScope, with_features: bool = True) -> Sc
         for rollup in DailyRollup.objects.filter(
             queue=scope.queue, model_version=version, day__gte=scope.since, day__lte=last
         )
+        if rollup_is_current(rollup.counts)
     }
     days = []
     day = scope.since
@@ -123,9 +129,11 @@ def _labels(scope: ReportScope) -> list[str]:
     return [str(label) for label in scope.queue.labels]
 
 
-def report_agreement(*, scope: ReportScope, rule: Rule = "each") -> AgreementReport:
-    """Return model-versus-human agreement over the scope."""
-    gathered = scope_counts_gather(scope=scope, with_features=False)
+def report_agreement(
+    *, scope: ReportScope, rule: Rule = "each", gathered: ScopeCounts | None = None
+) -> AgreementReport:
+    """Return model-versus-human agreement over the scope (from its counts, if gathered)."""
+    gathered = gathered or scope_counts_gather(scope=scope, with_features=False)
     names = dict(
         User.objects.filter(pk__in=gathered.total.inspectors).values_list("pk", "username")
     )
@@ -154,9 +162,12 @@ def drift_thresholds() -> DriftThresholds:
     )
 
 
-def report_drift(*, scope: ReportScope) -> DriftReport:
-    """Return input and prediction drift of the scope against the model's reference data."""
-    gathered = scope_counts_gather(scope=scope)
+def report_drift(*, scope: ReportScope, gathered: ScopeCounts | None = None) -> DriftReport:
+    """Return input and prediction drift of the scope against the model's reference data.
+
+    Counts passed in must have been gathered with features.
+    """
+    gathered = gathered or scope_counts_gather(scope=scope)
     return drift_summary(
         reference_counts=gathered.reference_counts or [],
         reference_predictions=gathered.reference_predictions or [0],
@@ -169,15 +180,20 @@ def report_drift(*, scope: ReportScope) -> DriftReport:
     )
 
 
-def report_confidence(*, scope: ReportScope) -> ConfidenceReport:
+def report_confidence(
+    *, scope: ReportScope, gathered: ScopeCounts | None = None
+) -> ConfidenceReport:
     """Return the confidence histograms, calibration and coverage curve over the scope."""
-    return confidence_summary(total=scope_counts_gather(scope=scope, with_features=False).total)
+    gathered = gathered or scope_counts_gather(scope=scope, with_features=False)
+    return confidence_summary(total=gathered.total)
 
 
-def report_operations(*, scope: ReportScope) -> OperationsReport:
+def report_operations(
+    *, scope: ReportScope, gathered: ScopeCounts | None = None
+) -> OperationsReport:
     """Return latency, errors, scoring lag and FP32/INT8 flips over the scope."""
-    total = scope_counts_gather(scope=scope, with_features=False).total
-    return operations_summary(total=total, labels=_labels(scope))
+    gathered = gathered or scope_counts_gather(scope=scope, with_features=False)
+    return operations_summary(total=gathered.total, labels=_labels(scope))
 
 
 @dataclass(frozen=True)

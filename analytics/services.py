@@ -14,7 +14,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from analytics.aggregation import Period, period_counts_compute
-from analytics.counts import period_counts_to_json
+from analytics.counts import ROLLUP_FORMAT, period_counts_to_json
 from analytics.drift import ReferenceBins, feature_histograms, reference_bins_by_feature
 from analytics.models import DailyRollup, ReferenceProfile
 from deployments.models import ModelVersion, Prediction
@@ -122,7 +122,8 @@ def rollups_refresh(*, today: date | None = None) -> int:
     """Roll up every closed day that lacks a rollup or may still change; return how many.
 
     Judgments and predictions arrive after their item, so the last ROLLUP_LOOKBACK_DAYS
-    closed days are recomputed on every run; older days only when missing.
+    closed days are recomputed on every run; older days only when missing or stored in
+    an older format.
     """
     today = today or utc_today()
     lookback = int(str(analytics_setting("ROLLUP_LOOKBACK_DAYS")))
@@ -136,9 +137,9 @@ def rollups_refresh(*, today: date | None = None) -> int:
             continue
         day = max(first.astimezone(UTC).date(), today - timedelta(days=backfill))
         done = set(
-            DailyRollup.objects.filter(model_version=version, day__gte=day).values_list(
-                "day", flat=True
-            )
+            DailyRollup.objects.filter(
+                model_version=version, day__gte=day, counts__format=ROLLUP_FORMAT
+            ).values_list("day", flat=True)
         )
         while day < today:
             if day not in done or day >= today - timedelta(days=lookback):

@@ -80,15 +80,9 @@ def overview(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return render(request, "analytics/overview.html", {"error": str(exc)}, status=400)
     queues = list(Queue.objects.order_by("name"))
-    sections = [
-        {
-            "overview": reports.queue_overview(queue),
-            "headlines": reports.queue_headlines(queue=queue, since=since, until=until),
-        }
-        for queue in queues
-    ]
+    overviews = [reports.queue_overview(queue=queue, since=since, until=until) for queue in queues]
     context = {
-        "sections": sections,
+        "overviews": overviews,
         "rules": HEADLINE_RULES,
         "since": since,
         "until": until,

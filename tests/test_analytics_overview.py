@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
+from analytics.models import DailyRollup
+from analytics.services import rollups_refresh, utc_today
 from deployments.models import Prediction
 from deployments.registry import model_version_register
 from deployments.scoring import predictions_score
@@ -120,3 +123,62 @@ def test_a_version_with_no_judged_items_shows_no_agreement_yet(
     page = client_for(ml_lead).get("/overview/").content.decode()
 
     assert _version_row(page, model_version.key) == ["1", "0", "0", "no data yet"]
+
+
+def _received(item_ids, when) -> None:
+    Item.objects.filter(pk__in=item_ids).update(received_at=when)
+
+
+def test_the_overview_covers_the_chosen_days_and_reads_closed_days_from_rollups(
+    client_for, ml_lead, evidence
+):
+    first, _ = evidence
+    today = utc_today()
+    old_day = today - timedelta(days=5)
+    # Move the five double-inspected items (and their ten judgments) to a closed day.
+    moved = list(Item.objects.filter(judgments_needed=2).values_list("pk", flat=True))
+    assert len(moved) == 5
+    _received(moved, datetime.combine(old_day, time(9), tzinfo=UTC))
+    assert rollups_refresh(today=today) >= 1
+    rollup = DailyRollup.objects.get(model_version=first, day=old_day)
+    assert (rollup.items, rollup.counts["judgments"], rollup.counts["multi_judged"]) == (5, 10, 5)
+
+    client = client_for(ml_lead)
+    on_old_day = client.get(f"/overview/?since={old_day}&until={old_day}").content.decode()
+    assert _stat(on_old_day, "items") == "5"
+    assert _stat(on_old_day, "judgments") == "10"
+    assert _stat(on_old_day, "double-inspected items") == "5"
+    assert _stat(on_old_day, "awaiting judgment") == "0"
+    said = dict(
+        Prediction.objects.filter(model_version=first, item__in=moved).values_list(
+            "item_id", "label"
+        )
+    )
+    judged = Judgment.objects.filter(item__in=moved)
+    agreed = sum(1 for j in judged if j.label == said[j.item_id])
+    assert _version_row(on_old_day, first.key)[:3] == ["5", "0", "10"]
+    assert _version_row(on_old_day, first.key)[3].startswith(f"{agreed / 10:.3f} [")
+
+    # The stored rollup is what the page reads for a closed day: change it and the page follows.
+    DailyRollup.objects.filter(pk=rollup.pk).update(counts={**rollup.counts, "items": 7})
+    again = client.get(f"/overview/?since={old_day}&until={old_day}").content.decode()
+    assert _stat(again, "items") == "7"
+
+    today_only = client.get(f"/overview/?since={today}&until={today}").content.decode()
+    assert _stat(today_only, "items") == "16"
+    assert _stat(today_only, "judgments") == "15"
+    assert _stat(today_only, "double-inspected items") == "0"
+    assert _stat(today_only, "awaiting judgment") == "1"
+    assert _version_row(today_only, first.key)[:3] == ["16", "1 (6%)", "15"]
+
+
+def test_a_queue_no_model_scores_still_shows_its_counts(client_for, ml_lead, queue, inspector):
+    items = [item_create(queue=queue, external_id=f"u{n}", features=[0.0] * 64) for n in range(3)]
+    judgment_record(item=items[0], inspector=inspector, label="3", seconds_spent=2)
+
+    page = client_for(ml_lead).get("/overview/").content.decode()
+
+    assert _stat(page, "items") == "3"
+    assert _stat(page, "judgments") == "1"
+    assert _stat(page, "awaiting judgment") == "2"
+    assert "No model registered for this queue." in page

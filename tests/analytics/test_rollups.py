@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from django.db import transaction
+from django.db.models import Count
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
@@ -14,7 +15,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 from analytics import services
 from analytics.agreement import label_indices
 from analytics.calibration import coverage_bins
-from analytics.counts import PeriodCounts
+from analytics.counts import ROLLUP_FORMAT, PeriodCounts
 from analytics.drift import feature_histograms, reference_bins_by_feature
 from analytics.models import DailyRollup, ReferenceProfile
 from analytics.selectors import ReportScope, report_agreement, scope_counts_gather
@@ -184,6 +185,16 @@ def test_report_from_rollups_equals_report_from_raw_rows(data, inspector, inspec
                 + timedelta(days=1),
             ).count()
         )
+        in_range = Item.objects.filter(
+            queue=queue,
+            received_at__gte=datetime.combine(since, datetime.min.time(), tzinfo=UTC),
+            received_at__lt=datetime.combine(today, datetime.min.time(), tzinfo=UTC)
+            + timedelta(days=1),
+        )
+        assert total.judgments == Judgment.objects.filter(item__in=in_range).count()
+        assert (
+            total.multi_judged == in_range.annotate(n=Count("judgments")).filter(n__gte=2).count()
+        )
         operations = operations_summary(total=total, labels=LABELS)
         assert (
             operations.errors
@@ -228,3 +239,35 @@ def test_rollup_json_round_trip_keeps_every_count(inspector):
     assert isinstance(counts, PeriodCounts)
     assert period_counts_to_json(counts) == rollup.counts
     assert label_indices(["a"], LABELS).tolist() == [0]
+
+
+def test_a_rollup_stored_in_an_older_format_is_read_live_then_recomputed(inspector):
+    queue, version = _setup([inspector])
+    day = services.utc_today() - timedelta(days=20)
+    Item.objects.create(
+        queue=queue,
+        external_id="old",
+        features=[0.0] * WIDTH,
+        received_at=datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=1),
+    )
+    Prediction.objects.create(
+        item=Item.objects.get(external_id="old"),
+        model_version=version,
+        status="ok",
+        label="a",
+        confidence=0.9,
+        latency_ms=1.0,
+        backend="fp32",
+    )
+    rollup = services.rollup_compute(model_version=version, day=day)
+    # What a previous release stored: no format mark, and counts this code cannot trust.
+    stale = {k: v for k, v in rollup.counts.items() if k not in ("format", "judgments")}
+    DailyRollup.objects.filter(pk=rollup.pk).update(counts={**stale, "items": 999})
+
+    scope = ReportScope(queue=queue, model_version=version, since=day, until=day)
+    assert scope_counts_gather(scope=scope).total.items == 1
+
+    assert services.rollups_refresh() >= 1
+    rollup.refresh_from_db()
+    assert rollup.counts["format"] == ROLLUP_FORMAT
+    assert rollup.counts["items"] == 1
