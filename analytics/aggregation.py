@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from django.db import connection
 
+from analytics.binning import ReferenceBins, feature_histograms
 from analytics.calibration import coverage_bins, reliability_bins
 from analytics.counts import (
     LAG_EDGES_SECONDS,
@@ -30,7 +31,6 @@ from analytics.counts import (
     log_histogram,
     reason_kind,
 )
-from analytics.drift import ReferenceBins, feature_histograms
 from deployments.models import ModelVersion
 from inspections.models import Queue
 

@@ -16,13 +16,14 @@ from django.db.models import Count, F, Q
 
 from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
+from analytics.binning import ReferenceBins
 from analytics.counts import (
     PeriodCounts,
     period_counts_from_json,
     period_counts_sum,
     rollup_is_current,
 )
-from analytics.drift import DriftThresholds, ReferenceBins
+from analytics.drift import DriftThresholds
 from analytics.models import DailyRollup
 from analytics.services import (
     analytics_setting,

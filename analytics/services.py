@@ -14,8 +14,8 @@ from django.db.models import Min
 from django.utils import timezone
 
 from analytics.aggregation import Period, period_counts_compute
+from analytics.binning import ReferenceBins, feature_histograms, reference_bins_by_feature
 from analytics.counts import ROLLUP_FORMAT, period_counts_to_json
-from analytics.drift import ReferenceBins, feature_histograms, reference_bins_by_feature
 from analytics.models import DailyRollup, ReferenceProfile
 from deployments.models import ModelVersion, Prediction
 from deployments.registry import reference_data

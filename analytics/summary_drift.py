@@ -10,14 +10,13 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
+from analytics.binning import ReferenceBins, merge_bins
 from analytics.counts import PeriodCounts
 from analytics.drift import (
     DriftThresholds,
-    ReferenceBins,
     chi_square_from_counts,
     feature_drift_from_counts,
     ks_binned_error_bound,
-    merge_bins,
     psi_from_counts,
 )
 

@@ -12,28 +12,30 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp
 from statsmodels.stats.multitest import multipletests
 
+from analytics.binning import (
+    ReferenceBins,
+    feature_histograms,
+    fine_bin_edges,
+    histogram,
+    merge_bins,
+    reference_bin_edges,
+    reference_bins,
+    reference_bins_by_feature,
+)
 from analytics.drift import (
     DriftThresholds,
     FeatureDrift,
-    ReferenceBins,
     adjust_p_values,
     chi_square_from_counts,
     drift_level,
     feature_drift,
     feature_drift_from_counts,
-    feature_histograms,
-    fine_bin_edges,
-    histogram,
     jensen_shannon_from_counts,
     ks_2samp_statistic,
     ks_binned_error_bound,
     ks_from_counts,
-    merge_bins,
     psi,
     psi_from_counts,
-    reference_bin_edges,
-    reference_bins,
-    reference_bins_by_feature,
 )
 
 

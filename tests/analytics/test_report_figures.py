@@ -21,6 +21,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from analytics.agreement import confusion_matrix as counts_table
+from analytics.binning import feature_histograms, reference_bins_by_feature
 from analytics.calibration import coverage_bins, reliability_bins
 from analytics.counts import (
     LATENCY_EDGES_MS,
@@ -30,7 +31,7 @@ from analytics.counts import (
     log_histogram,
     percentile_from_histogram,
 )
-from analytics.drift import DriftThresholds, feature_histograms, reference_bins_by_feature
+from analytics.drift import DriftThresholds
 from analytics.summary_agreement import agreement_summary, baseline_summary
 from analytics.summary_confidence import confidence_summary, operations_summary
 from analytics.summary_drift import drift_summary

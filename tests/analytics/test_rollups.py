@@ -14,9 +14,9 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
 from analytics import services
 from analytics.agreement import label_indices
+from analytics.binning import feature_histograms, reference_bins_by_feature
 from analytics.calibration import coverage_bins
 from analytics.counts import ROLLUP_FORMAT, PeriodCounts
-from analytics.drift import feature_histograms, reference_bins_by_feature
 from analytics.models import DailyRollup, ReferenceProfile
 from analytics.selectors import ReportScope, report_agreement, scope_counts_gather
 from analytics.summary_confidence import confidence_summary, operations_summary
