@@ -12,7 +12,14 @@ from inspections.services import api_token_create
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "input_width", "double_inspection_rate", "audit_rate"]
+    list_display = [
+        "name",
+        "slug",
+        "input_width",
+        "double_inspection_rate",
+        "panel_size",
+        "audit_rate",
+    ]
     prepopulated_fields = {"slug": ["name"]}
 
 

@@ -9,6 +9,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+# The most inspectors one item can be sent to (a queue's panel for double inspection).
+MAX_PANEL = 5
+
 
 class Queue(models.Model):
     """A stream of items that share one decision (labels) and one input format."""
@@ -25,6 +28,14 @@ class Queue(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share of items judged independently by two inspectors.",
     )
+    panel_size = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(2), MaxValueValidator(MAX_PANEL)],
+        help_text=(
+            "Inspectors who each judge an item selected for double inspection; "
+            "three or more also measure their agreement with Fleiss' kappa."
+        ),
+    )
     audit_rate = models.FloatField(
         default=0.05,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -38,6 +49,10 @@ class Queue(models.Model):
             models.CheckConstraint(
                 condition=Q(double_inspection_rate__gte=0) & Q(double_inspection_rate__lte=1),
                 name="queue_double_inspection_rate_is_a_share",
+            ),
+            models.CheckConstraint(
+                condition=Q(panel_size__gte=2) & Q(panel_size__lte=MAX_PANEL),
+                name="queue_panel_size_2_to_5",
             ),
             models.CheckConstraint(
                 condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1),
@@ -107,8 +122,8 @@ class Item(models.Model):
                 fields=["queue", "external_id"], name="item_external_id_unique_per_queue"
             ),
             models.CheckConstraint(
-                condition=Q(judgments_needed__gte=0) & Q(judgments_needed__lte=2),
-                name="item_judgments_needed_0_to_2",
+                condition=Q(judgments_needed__gte=0) & Q(judgments_needed__lte=MAX_PANEL),
+                name="item_judgments_needed_0_to_5",
             ),
             models.CheckConstraint(
                 condition=Q(judgment_count__lte=models.F("judgments_needed")),

@@ -44,6 +44,7 @@ def queue_create(
     input_width: int,
     image_shape: Sequence[int] | None = None,
     double_inspection_rate: float = 0.1,
+    panel_size: int = 2,
     audit_rate: float = 0.05,
 ) -> Queue:
     labels = [str(label) for label in labels]
@@ -56,6 +57,7 @@ def queue_create(
         input_width=input_width,
         image_shape=list(image_shape) if image_shape else None,
         double_inspection_rate=double_inspection_rate,
+        panel_size=panel_size,
         audit_rate=audit_rate,
     )
     queue.full_clean()

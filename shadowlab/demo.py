@@ -90,6 +90,8 @@ def demo_setup(*, items: int = 300, log: Callable[[str], None] = print) -> DemoR
             input_width=digits.WIDTH,
             image_shape=digits.IMAGE_SHAPE,
             double_inspection_rate=0.1,
+            # Three opinions on the sampled items: pairwise kappa and Fleiss' kappa both.
+            panel_size=3,
         )
         log(f"created queue {queue.slug}")
     admin = None

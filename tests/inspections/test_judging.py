@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inspections import selectors
-from inspections.models import Assignment, Item, Judgment
+from inspections.models import Assignment, Item, Judgment, Queue
 from inspections.services import (
     JudgmentRejected,
     item_assign_next,
@@ -155,6 +157,38 @@ def test_an_item_needing_two_judgments_goes_to_two_inspectors_and_completes_afte
     assert double.human_status == Item.HumanStatus.COMPLETE
     assert double.judgment_count == 2
     assert item_assign_next(queue=queue, inspector=inspector2) is None
+
+
+def test_a_queue_with_a_panel_of_three_sends_sampled_items_to_three_inspectors(
+    queue, inspector, inspector2, ml_lead, admin_user
+):
+    Queue.objects.filter(pk=queue.pk).update(double_inspection_rate=1.0, panel_size=3)
+    queue.refresh_from_db()
+    panel = item_create(queue=queue, external_id="panel", features=ZEROS)
+    assert panel.judgments_needed == 3
+    third = User.objects.create_user("inspector3")
+    third.groups.add(*inspector.groups.all())
+
+    for who in (inspector, inspector2, third):
+        assert item_assign_next(queue=queue, inspector=who) == panel
+    assert item_assign_next(queue=queue, inspector=admin_user) is None
+
+    for who, label in ((inspector, "3"), (inspector2, "3")):
+        _judge(panel, who, label)
+        panel.refresh_from_db()
+        assert panel.human_status == Item.HumanStatus.PENDING
+    _judge(panel, third, "5")
+    panel.refresh_from_db()
+    assert (panel.human_status, panel.judgment_count) == (Item.HumanStatus.COMPLETE, 3)
+
+
+def test_a_panel_is_two_to_five_inspectors(queue):
+    for size in (1, 6):
+        queue.panel_size = size
+        with pytest.raises(ValidationError, match="panel_size"):
+            queue.full_clean()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Queue.objects.filter(pk=queue.pk).update(panel_size=6)
 
 
 # Recording a judgment
