@@ -51,3 +51,7 @@ def browser_type_launch_args(browser_type_launch_args):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# A real Celery worker scores what the analytics browser test simulates.
+from tests.integration.conftest import worker  # noqa: E402, F401
