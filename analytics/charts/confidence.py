@@ -1,0 +1,254 @@
+"""Charts of the confidence and operations reports."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from analytics.charts.base import (
+    BAD,
+    GOOD,
+    HUMAN,
+    MODEL,
+    SECOND,
+    WARN,
+    Chart,
+    axis_titled,
+    figure_build,
+    finite,
+    finite_all,
+)
+from analytics.summary_confidence import ConfidenceReport, OperationsReport
+
+
+def _centres(edges: Sequence[float]) -> list[float]:
+    return [(a + b) / 2 for a, b in itertools.pairwise(edges)]
+
+
+def confidence_charts(report: ConfidenceReport) -> list[Chart]:
+    """Return confidence histograms by agreement, the reliability diagram, the coverage curve."""
+    centres = _centres(report.histogram_edges)
+    width = report.histogram_edges[1] - report.histogram_edges[0]
+    histogram = figure_build(
+        [
+            go.Bar(
+                x=centres, y=counts, width=width, name=name, marker={"color": color}, opacity=0.75
+            )
+            for name, color, counts in (
+                ("model agreed with the human", GOOD, report.histogram_agreed),
+                ("model disagreed", BAD, report.histogram_disagreed),
+            )
+        ],
+        {
+            "barmode": "overlay",
+            "xaxis": axis_titled("Model confidence (top-class probability)", range=[0, 1]),
+            "yaxis": axis_titled("Items (count)"),
+        },
+    )
+    reliability = figure_build(
+        [
+            go.Scatter(
+                x=[0, 1],
+                y=[0, 1],
+                mode="lines",
+                name="perfect calibration",
+                line={"color": HUMAN, "dash": "dash"},
+            ),
+            go.Scatter(
+                x=finite_all(report.reliability_mean_confidence),
+                y=finite_all(report.reliability_accuracy),
+                customdata=report.reliability_count,
+                mode="lines+markers",
+                name="model",
+                line={"color": MODEL},
+                hovertemplate="confidence %{x:.2f}: agreement %{y:.1%} "
+                "(%{customdata} items)<extra></extra>",
+            ),
+        ],
+        {
+            "xaxis": axis_titled("Mean confidence in bin", range=[0, 1]),
+            "yaxis": axis_titled("Agreement with humans (share)", range=[0, 1.02]),
+        },
+    )
+    coverage = figure_build(
+        [
+            go.Scatter(
+                x=report.coverage_thresholds,
+                y=finite_all(report.coverage_share),
+                mode="lines",
+                name="items the model would decide alone",
+                line={"color": HUMAN},
+            ),
+            go.Scatter(
+                x=report.coverage_thresholds,
+                y=finite_all(report.coverage_high),
+                mode="lines",
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            go.Scatter(
+                x=report.coverage_thresholds,
+                y=finite_all(report.coverage_low),
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor="rgba(37, 87, 167, 0.18)",
+                name="95% Wilson interval",
+                hoverinfo="skip",
+            ),
+            go.Scatter(
+                x=report.coverage_thresholds,
+                y=finite_all(report.coverage_agreement),
+                mode="lines",
+                name="agreement on those items",
+                line={"color": MODEL},
+            ),
+        ],
+        {
+            "xaxis": axis_titled("Confidence threshold", range=[0, 1]),
+            "yaxis": axis_titled("Share", range=[0, 1.02], tickformat=".0%"),
+        },
+    )
+    ece = finite(report.expected_calibration_error)
+    return [
+        Chart(
+            "chart-confidence-histogram",
+            "Confidence when the model agreed and disagreed",
+            report.rule_text,
+            histogram,
+        ),
+        Chart(
+            "chart-reliability",
+            "Reliability diagram",
+            f"Expected calibration error {ece:.3f} ({report.ece_method})."
+            if ece is not None
+            else "No items to calibrate on.",
+            reliability,
+        ),
+        Chart(
+            "chart-coverage",
+            "Coverage curve",
+            "For each threshold: the share of items at or above it, and the model's agreement "
+            "with the human decision on them.",
+            coverage,
+        ),
+    ]
+
+
+def operations_charts(report: OperationsReport) -> list[Chart]:
+    """Return latency percentiles per backend, error reasons, scoring lag, FP32/INT8 flips."""
+    backends = list(report.latency_ms)
+    latency = figure_build(
+        [
+            go.Bar(
+                x=backends,
+                y=finite_all([getattr(report.latency_ms[b], name) for b in backends]),
+                name=name,
+                marker={"color": color},
+            )
+            for name, color in (("p50", GOOD), ("p95", WARN), ("p99", BAD))
+        ],
+        {
+            "barmode": "group",
+            "xaxis": axis_titled("Inference backend", type="category"),
+            "yaxis": axis_titled("Latency per item (ms)", rangemode="tozero"),
+        },
+    )
+    reasons = figure_build(
+        [
+            go.Bar(
+                x=[r.count for r in report.reasons],
+                y=[r.kind for r in report.reasons],
+                orientation="h",
+                marker={"color": BAD},
+                name="errors",
+            )
+        ],
+        {
+            "xaxis": axis_titled("Failed predictions (count)", rangemode="tozero"),
+            "yaxis": axis_titled("Reason", type="category", autorange="reversed"),
+            "annotations": []
+            if report.reasons
+            else [
+                {
+                    "text": "No prediction failed in this range",
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0.5,
+                    "y": 0.5,
+                    "showarrow": False,
+                    "font": {"size": 15, "color": HUMAN},
+                }
+            ],
+        },
+    )
+    lag = report.lag_seconds
+    shown = [i for i, c in enumerate(lag.counts) if c > 0]
+    low, high = (shown[0], shown[-1] + 1) if shown else (0, len(lag.counts))
+    lag_figure = figure_build(
+        [
+            go.Bar(
+                x=_centres(lag.edges[low : high + 1]),
+                y=lag.counts[low:high],
+                marker={"color": MODEL},
+                name="predictions",
+            )
+        ],
+        {
+            "xaxis": axis_titled(
+                "Scoring lag, received to prediction stored (s, log scale)", type="log"
+            ),
+            "yaxis": axis_titled("Predictions (count)"),
+            "bargap": 0.05,
+        },
+    )
+    charts = [
+        Chart(
+            "chart-latency", "Latency percentiles per backend", report.percentile_method, latency
+        ),
+        Chart(
+            "chart-errors",
+            "Error reasons",
+            f"{report.errors} of {report.predictions} predictions failed.",
+            reasons,
+        ),
+        Chart(
+            "chart-lag",
+            "Scoring lag",
+            f"p50 {lag.p50:.2f} s, p95 {lag.p95:.2f} s, p99 {lag.p99:.2f} s.",
+            lag_figure,
+        ),
+    ]
+    for number, variant in enumerate(report.variants):
+        figure = figure_build(
+            [
+                go.Bar(
+                    x=[c.label for c in variant.classes],
+                    y=[getattr(c, name) for c in variant.classes],
+                    name=text,
+                    marker={"color": color},
+                )
+                for name, text, color in (
+                    ("changed_away", "this version's label, changed by the other", MODEL),
+                    ("changed_to", "the other version's label, changed from this", SECOND),
+                )
+            ],
+            {
+                "barmode": "group",
+                "xaxis": axis_titled("Label", type="category"),
+                "yaxis": axis_titled("Items whose label flipped (count)", rangemode="tozero"),
+            },
+        )
+        charts.append(
+            Chart(
+                f"chart-variant-{number}",
+                f"Decision flips against {variant.other}",
+                f"{variant.flips} of {variant.n} items flipped ({variant.flip_rate:.2%}, 95% "
+                f"interval {variant.low:.2%} to {variant.high:.2%}).",
+                figure,
+            )
+        )
+    return charts
