@@ -60,6 +60,25 @@ def psi_from_counts(
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+def psi_rows(
+    reference_counts: np.ndarray, current_counts: np.ndarray, epsilon: float = PSI_EPSILON
+) -> np.ndarray:
+    """Return ``psi_from_counts`` of every row pair of two features x bins count matrices.
+
+    The same formula, vectorised for the per-day figures; nan where a row is empty.
+    """
+    reference = np.asarray(reference_counts, dtype=np.float64)
+    current = np.asarray(current_counts, dtype=np.float64)
+    if reference.ndim != 2 or reference.shape != current.shape:
+        raise ValueError(f"count matrices differ: {reference.shape} != {current.shape}")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.maximum(reference / reference.sum(axis=1, keepdims=True), epsilon)
+        c = np.maximum(current / current.sum(axis=1, keepdims=True), epsilon)
+        values = np.sum((c - r) * np.log(c / r), axis=1)
+    empty = (reference.sum(axis=1) == 0) | (current.sum(axis=1) == 0)
+    return np.where(empty, math.nan, values)
+
+
 def psi(reference: npt.ArrayLike, current: npt.ArrayLike, n_bins: int = COARSE_BINS) -> float:
     """Return quantile-binned PSI: n_bins quantile bins of the reference, then the shares.
 

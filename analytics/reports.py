@@ -116,17 +116,13 @@ def _headlines(scope: ReportScope, gathered: ScopeCounts) -> list[Headline]:
 def queue_overview(*, queue: Queue, since: date, until: date) -> QueueOverview:
     """Return a queue's counts over the UTC days since..until and each version's figures."""
     roles = dict(Deployment.objects.filter(queue=queue).values_list("model_version_id", "role"))
-    scored = set(
-        Prediction.objects.filter(model_version__queue=queue)
-        .values_list("model_version", flat=True)
-        .distinct()
-    )
     versions = []
     queue_counts = None
     for version in ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"):
         figures: list[Headline] = []
         predictions = errors = compared = agreed = 0
-        if version.pk in scored:
+        # One indexed look-up per version (a DISTINCT over the queue's predictions reads them all).
+        if Prediction.objects.filter(model_version=version).exists():
             # A version that never scored an item has no rollup either: gathering its
             # counts would aggregate every day of the range live, for zeros.
             scope = ReportScope(queue=queue, model_version=version, since=since, until=until)

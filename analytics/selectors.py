@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -80,6 +80,19 @@ def report_scope_default_range(*, until: date | None = None) -> tuple[date, date
     return end - timedelta(days=int(str(analytics_setting("DEFAULT_DAYS"))) - 1), end
 
 
+def _next_busy_day(queue: Queue, day: date, last: date) -> date:
+    """Return the first day from `day` to `last` an item arrived on, else the day after last."""
+    start, _ = day_bounds(day)
+    _, end = day_bounds(last)
+    first = (
+        Item.objects.filter(queue=queue, received_at__gte=start, received_at__lt=end)
+        .order_by("received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    return first.astimezone(UTC).date() if first else last + timedelta(days=1)
+
+
 def scope_counts_gather(*, scope: ReportScope, with_features: bool = True) -> ScopeCounts:
     """Return the scope's counts: stored rollups, and days without one aggregated now."""
     version = scope.model_version
@@ -95,28 +108,27 @@ def scope_counts_gather(*, scope: ReportScope, with_features: bool = True) -> Sc
         if rollup_is_current(rollup.counts)
     }
     days = []
-    day = scope.since
-    while day <= last:
+    next_busy: date | None = None  # the first day on or after `day` with an item, once known
+    for offset in range((last - scope.since).days + 1):
+        day = scope.since + timedelta(days=offset)
         counts = stored.get(day)
         if counts is None:
-            # The open day (or a closed day the periodic task has not reached yet). A day
-            # without items needs no aggregation: one indexed look-up says so.
-            start, end = day_bounds(day)
-            if not Item.objects.filter(
-                queue=scope.queue, received_at__gte=start, received_at__lt=end
-            ).exists():
-                days.append((day, PeriodCounts(n_classes=k)))
-                day += timedelta(days=1)
-                continue
-            counts = period_counts_compute(
-                period=Period(queue=scope.queue, model_version=version, start=start, end=end),
-                bins=bins,
-                with_features=with_features,
-            )
+            # The open day, or a closed day the periodic task has not reached yet. Days
+            # without items need no aggregation: one indexed look-up finds the next busy day.
+            if next_busy is None or next_busy < day:
+                next_busy = _next_busy_day(scope.queue, day, last)
+            if day < next_busy:
+                counts = PeriodCounts(n_classes=k)
+            else:
+                start, end = day_bounds(day)
+                counts = period_counts_compute(
+                    period=Period(queue=scope.queue, model_version=version, start=start, end=end),
+                    bins=bins,
+                    with_features=with_features,
+                )
         elif not with_features:
             counts = counts.with_features(None)
         days.append((day, counts))
-        day += timedelta(days=1)
     return ScopeCounts(
         days=days,
         total=period_counts_sum([counts for _, counts in days], k),

@@ -18,6 +18,7 @@ from analytics.drift import (
     feature_drift_from_counts,
     ks_binned_error_bound,
     psi_from_counts,
+    psi_rows,
 )
 
 BINNING = (
@@ -116,25 +117,72 @@ def _unavailable(reason: str, thresholds: DriftThresholds, reference_rows: int) 
     )
 
 
-def _day_level(
-    reference: np.ndarray, current: np.ndarray, bins: ReferenceBins, thresholds: DriftThresholds
-) -> tuple[bool, float]:
-    """Return whether one feature drifted on one day, and its PSI.
+@dataclass(frozen=True, eq=False)
+class _DailyPlan:
+    """What every day's drift levels share, worked out once per report.
+
+    Features can have fewer bins than others (ties in the reference drop edges), so
+    the per-feature counts are padded with empty bins: an empty bin on both sides adds
+    nothing to PSI (both shares are raised to the same epsilon) nor to a CDF gap.
+    """
+
+    slots: np.ndarray  # flat coarse slot of every (feature, fine bin), padded bins included
+    fine_width: int
+    coarse_width: int
+    reference_coarse: np.ndarray  # features x coarse bins
+    reference_cdf: np.ndarray  # features x interior fine edges
+
+
+def _padded(rows: Sequence[np.ndarray], width: int) -> np.ndarray:
+    matrix = np.zeros((len(rows), width), np.float64)
+    for j, row in enumerate(rows):
+        matrix[j, : row.size] = row
+    return matrix
+
+
+def _daily_plan(reference: Sequence[np.ndarray], bins: Sequence[ReferenceBins]) -> _DailyPlan:
+    fine_width = max(b.fine_edges.size - 1 for b in bins)
+    coarse_width = max(b.coarse_edges.size - 1 for b in bins)
+    slots = np.zeros((len(bins), fine_width), np.int64)
+    for j, b in enumerate(bins):
+        starts = np.searchsorted(b.fine_edges, b.coarse_edges)[:-1]
+        own = np.searchsorted(starts, np.arange(b.fine_edges.size - 1), side="right") - 1
+        slots[j, : own.size] = own
+        slots[j, own.size :] = own[-1]  # padded bins are empty: any slot of the row will do
+    slots += np.arange(len(bins))[:, None] * coarse_width
+    reference_coarse = _padded(
+        [merge_bins(r, b.fine_edges, b.coarse_edges) for r, b in zip(reference, bins, strict=True)],
+        coarse_width,
+    )
+    fine = _padded(list(reference), fine_width)
+    return _DailyPlan(
+        slots=slots.ravel(),
+        fine_width=fine_width,
+        coarse_width=coarse_width,
+        reference_coarse=reference_coarse,
+        reference_cdf=np.cumsum(fine, axis=1)[:, :-1] / fine.sum(axis=1, keepdims=True),
+    )
+
+
+def _day_levels(
+    plan: _DailyPlan, current: Sequence[np.ndarray], thresholds: DriftThresholds
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return, per feature, whether it drifted on one day, and its PSI.
 
     Per day only the statistics are thresholded (PSI lines, and KS D >= ks_min_statistic),
     without KS p-values: a day holds enough rows that the D line is the binding one, and
     704 Kolmogorov p-values would cost most of the report's time budget.
     """
-    value = psi_from_counts(
-        merge_bins(reference, bins.fine_edges, bins.coarse_edges),
-        merge_bins(current, bins.fine_edges, bins.coarse_edges),
-    )
-    gap = np.abs(
-        np.cumsum(reference)[:-1] / reference.sum() - np.cumsum(current)[:-1] / current.sum()
-    )
-    statistic = float(gap.max(initial=0.0))
-    drifted = value >= thresholds.psi_moderate or statistic >= thresholds.ks_min_statistic
-    return drifted, value
+    fine = _padded(list(current), plan.fine_width)
+    features = fine.shape[0]
+    coarse = np.bincount(
+        plan.slots, weights=fine.ravel(), minlength=features * plan.coarse_width
+    ).reshape(features, plan.coarse_width)
+    psi = psi_rows(plan.reference_coarse, coarse)
+    cdf = np.cumsum(fine, axis=1)[:, :-1] / fine.sum(axis=1, keepdims=True)
+    statistic = np.abs(plan.reference_cdf - cdf).max(axis=1, initial=0.0)
+    drifted = (psi >= thresholds.psi_moderate) | (statistic >= thresholds.ks_min_statistic)
+    return drifted, psi
 
 
 def _shares(counts: np.ndarray) -> list[float]:
@@ -177,19 +225,17 @@ def drift_summary(
         for f in figures
     ]
     per_day = []
+    plan = _daily_plan(reference, bins)
     for day, counts in days:
         if counts.features is None or counts.features[0].sum() == 0:
             continue
-        daily = [
-            _day_level(r, c, b, thresholds)
-            for r, c, b in zip(reference, counts.features, bins, strict=True)
-        ]
+        drifted, psi = _day_levels(plan, counts.features, thresholds)
         per_day.append(
             DayDrift(
                 day=day,
                 n=int(counts.features[0].sum()),
-                drifted_share=sum(level[0] for level in daily) / len(daily),
-                max_psi=max(level[1] for level in daily),
+                drifted_share=float(drifted.mean()),
+                max_psi=float(psi.max()),
             )
         )
     ranked = sorted(figures, key=lambda f: (-f.psi, -f.ks_statistic, f.index))[:top_n]

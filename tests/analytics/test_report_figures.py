@@ -21,7 +21,7 @@ from statsmodels.stats.inter_rater import fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from analytics.agreement import confusion_matrix as counts_table
-from analytics.binning import feature_histograms, reference_bins_by_feature
+from analytics.binning import feature_histograms, merge_bins, reference_bins_by_feature
 from analytics.calibration import coverage_bins, reliability_bins
 from analytics.counts import (
     LATENCY_EDGES_MS,
@@ -31,7 +31,7 @@ from analytics.counts import (
     log_histogram,
     percentile_from_histogram,
 )
-from analytics.drift import DriftThresholds
+from analytics.drift import DriftThresholds, psi_from_counts
 from analytics.summary_agreement import agreement_summary, baseline_summary
 from analytics.summary_confidence import confidence_summary, operations_summary
 from analytics.summary_drift import drift_summary
@@ -187,6 +187,51 @@ def test_drift_report_matches_scipy_within_the_stated_ks_bound():
     )
     assert report.days[0].drifted_share == pytest.approx(2 / 3)
     assert report.top[0].index == 2
+
+
+def test_drift_per_day_equals_each_features_figures_even_with_fewer_bins_for_tied_features():
+    rng = np.random.default_rng(11)
+    reference = np.column_stack(
+        [rng.normal(size=3000), rng.poisson(2.0, 3000), rng.integers(0, 3, 3000)]
+    ).astype(float)
+    bins = reference_bins_by_feature(reference)
+    assert len({b.fine_edges.size for b in bins}) > 1  # ties dropped edges of some features
+    reference_counts = feature_histograms(reference, bins)
+    thresholds = DriftThresholds()
+    days = []
+    for n, shift in enumerate([0.0, 0.2, 0.8]):
+        current = np.column_stack(
+            [rng.normal(shift, 1, 900), rng.poisson(2.0 + shift, 900), rng.integers(0, 3, 900)]
+        ).astype(float)
+        counts = PeriodCounts(n_classes=K, features=feature_histograms(current, bins))
+        days.append((date(2026, 1, 1 + n), counts))
+    total = PeriodCounts(n_classes=K)
+    for _, counts in days:
+        total = total + counts
+
+    report = drift_summary(
+        reference_counts=reference_counts,
+        reference_predictions=[1, 1, 1, 1],
+        bins=bins,
+        total=total,
+        days=days,
+        labels=LABELS,
+        thresholds=thresholds,
+    )
+
+    for (day, counts), figures in zip(days, report.days, strict=True):
+        psis, drifted = [], []
+        for r, c, b in zip(reference_counts, counts.features, bins, strict=True):
+            value = psi_from_counts(
+                merge_bins(r, b.fine_edges, b.coarse_edges),
+                merge_bins(c, b.fine_edges, b.coarse_edges),
+            )
+            gap = np.abs(np.cumsum(r)[:-1] / r.sum() - np.cumsum(c)[:-1] / c.sum()).max()
+            psis.append(value)
+            drifted.append(value >= thresholds.psi_moderate or gap >= thresholds.ks_min_statistic)
+        assert figures.day == day
+        assert figures.max_psi == pytest.approx(max(psis), rel=1e-12)
+        assert figures.drifted_share == pytest.approx(sum(drifted) / len(drifted))
 
 
 @settings(max_examples=50, deadline=None)

@@ -271,3 +271,30 @@ def test_a_rollup_stored_in_an_older_format_is_read_live_then_recomputed(inspect
     rollup.refresh_from_db()
     assert rollup.counts["format"] == ROLLUP_FORMAT
     assert rollup.counts["items"] == 1
+
+
+def test_rows_changed_in_storage_are_left_out_of_the_feature_counts(inspector):
+    queue, version = _setup([inspector])
+    day = services.utc_today() - timedelta(days=1)
+    received = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=2)
+    good = [[0.1, -0.5, 2.0], [1.5, 0.0, -1.0]]
+    stored = [*good, [1.0, 2.0], [1.0, "x", 2.0]]  # wrong width; not a number
+    for n, features in enumerate(stored):
+        item = Item.objects.create(
+            queue=queue, external_id=f"s{n}", features=[0.0] * WIDTH, received_at=received
+        )
+        # Intake would refuse these; they stand for rows edited in the database since.
+        Item.objects.filter(pk=item.pk).update(features=features)
+        Prediction.objects.create(
+            item=item, model_version=version, status="ok", label="a", confidence=0.9
+        )
+
+    rollup = services.rollup_compute(model_version=version, day=day)
+
+    profile = ReferenceProfile.objects.get(model_version=version)
+    bins = services.profile_bins(profile)
+    expected = feature_histograms(np.array(good), bins)
+    assert [np.asarray(f).tolist() for f in rollup.counts["features"]] == [
+        e.tolist() for e in expected
+    ]
+    assert rollup.counts["scored_ok"] == 4
