@@ -1,14 +1,16 @@
-"""Shadow scoring: queue items for the models in shadow, score them, recover what was lost."""
+"""Shadow scoring: queue items for the models in shadow, score them, store the results.
+
+What is lost on the way (broker down, worker killed) is recovered by ``deployments.sweeper``.
+"""
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,72 +21,13 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from deployments import metrics
-from deployments.batching import buffer_get
-from deployments.models import Deployment, ModelVersion, Prediction, ScoringAttempt
+from deployments.enqueue import features_unpack
+from deployments.models import ModelVersion, Prediction, ScoringAttempt
 from deployments.registry import reference_data
 from deployments.runtime import ModelRunner, runner_get
 from inspections.models import Item
 
 log = logging.getLogger("shadowlab.scoring")
-
-
-def _chunks(ids: list[int], size: int) -> list[list[int]]:
-    return [ids[start : start + size] for start in range(0, len(ids), size)]
-
-
-@dataclass(frozen=True)
-class NewItem:
-    """What intake hands to scoring: the committed item's id, arrival time and features."""
-
-    item_id: int
-    received_at: float  # seconds since the epoch
-    features: list[float]
-
-
-def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
-    """Queue new items for every model version in shadow on their queue; return versions reached.
-
-    Called after commit. The message carries the features intake already validated, so a
-    worker need not read the items back: it scores and writes. Items go through this
-    process's scoring buffer, which sends full batches at once and the rest within
-    SCORING_MAX_WAIT_MS. If the broker is down the items stay unscored and the sweeper
-    queues them once it is back, so nothing here raises.
-    """
-    if not items:
-        return 0
-    version_ids = list(
-        Deployment.objects.filter(queue_id=queue_id, role=Deployment.Role.SHADOW).values_list(
-            "model_version_id", flat=True
-        )
-    )
-    cfg = settings.SHADOWLAB
-    buffer = buffer_get(
-        _send_new, batch_size=cfg["SCORING_BATCH_SIZE"], max_wait=cfg["SCORING_MAX_WAIT_MS"] / 1000
-    )
-    for version_id in version_ids:
-        buffer.add(version_id, items)
-    return len(version_ids)
-
-
-def _send_new(model_version_id: int, items: list[NewItem]) -> bool:
-    from deployments.tasks import score_items
-
-    try:
-        score_items.delay(
-            model_version_id,
-            [item.item_id for item in items],
-            features=features_pack([item.features for item in items]),
-            received=[item.received_at for item in items],
-        )
-    except Exception as exc:  # kombu raises several types for an unreachable broker
-        log.warning(
-            "broker unavailable, %d items left for the sweeper: %s: %s",
-            len(items),
-            type(exc).__name__,
-            exc,
-        )
-        return False
-    return True
 
 
 @dataclass(frozen=True)
@@ -340,19 +283,6 @@ def model_versions_forget() -> None:
     _versions.clear()
 
 
-def features_pack(rows: list[list[float]]) -> str:
-    """Encode a feature matrix for a message: base64 of little-endian float32, row after row.
-
-    The model reads float32 anyway, and decoding this costs a fraction of a JSON list of
-    numbers (which was the largest single cost of a worker batch).
-    """
-    return base64.b64encode(np.asarray(rows, dtype="<f4").tobytes()).decode("ascii")
-
-
-def features_unpack(packed: str, width: int) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(packed, validate=True), dtype="<f4").reshape(-1, width)
-
-
 def _rows_from_message(
     item_ids: list[int], features: str, received: list[float], width: int
 ) -> tuple[list[int], np.ndarray, dict[int, datetime]] | None:
@@ -475,108 +405,3 @@ def _summarise(
         summary.total_ms,
     )
     return summary
-
-
-@dataclass(frozen=True)
-class SweepSummary:
-    requeued: int
-    gave_up: int
-
-
-def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
-    """Queue again the items a shadow model has not scored within the grace period.
-
-    Items that were already queued the maximum number of times get an error prediction
-    saying so, so that nothing is retried forever.
-    """
-    cfg = settings.SHADOWLAB
-    now = now or timezone.now()
-    cutoff = now - timedelta(seconds=cfg["SWEEP_GRACE_SECONDS"])
-    max_attempts = cfg["SCORING_MAX_ATTEMPTS"]
-    requeued = gave_up = 0
-    shadows = Deployment.objects.filter(role=Deployment.Role.SHADOW).select_related("model_version")
-    for deployment in shadows:
-        version = deployment.model_version
-        missing = list(
-            Item.objects.filter(
-                queue_id=deployment.queue_id,
-                received_at__gte=deployment.started_at,
-                received_at__lt=cutoff,
-            )
-            .exclude(Exists(Prediction.objects.filter(item=OuterRef("pk"), model_version=version)))
-            .exclude(
-                Exists(
-                    ScoringAttempt.objects.filter(
-                        item=OuterRef("pk"), model_version=version, last_queued_at__gte=cutoff
-                    )
-                )
-            )
-            .order_by("id")
-            .values_list("id", flat=True)[: cfg["SWEEP_LIMIT"]]
-        )
-        if not missing:
-            continue
-        known = dict(
-            ScoringAttempt.objects.filter(model_version=version, item_id__in=missing).values_list(
-                "item_id", "attempts"
-            )
-        )
-        exhausted = [item_id for item_id in missing if known.get(item_id, 1) >= max_attempts]
-        retry = [item_id for item_id in missing if known.get(item_id, 1) < max_attempts]
-        Prediction.objects.bulk_create(
-            [
-                Prediction(
-                    item_id=item_id,
-                    model_version=version,
-                    status=Prediction.Status.ERROR,
-                    backend=version.variant,
-                    reason=(
-                        f"no result after {known.get(item_id, 1)} attempts "
-                        "(worker lost, broker unavailable or scoring kept failing)"
-                    ),
-                    attempts=known.get(item_id, 1),
-                )
-                for item_id in exhausted
-            ],
-            ignore_conflicts=True,
-        )
-        # Count an attempt only once its message is on the broker: a broker outage must not
-        # use up an item's attempts.
-        if retry and not _send(version.pk, retry):
-            retry = []
-        ScoringAttempt.objects.bulk_create(
-            [
-                ScoringAttempt(
-                    item_id=item_id,
-                    model_version=version,
-                    attempts=known.get(item_id, 1) + 1,
-                    last_queued_at=now,
-                )
-                for item_id in retry
-            ],
-            update_conflicts=True,
-            unique_fields=["item", "model_version"],
-            update_fields=["attempts", "last_queued_at"],
-            batch_size=1000,
-        )
-        requeued += len(retry)
-        gave_up += len(exhausted)
-        if exhausted:
-            metrics.PREDICTIONS.labels(version.key, Prediction.Status.ERROR).inc(len(exhausted))
-            metrics.SCORING_ERRORS.labels(version.key, "gave_up").inc(len(exhausted))
-    if requeued or gave_up:
-        log.info("sweep requeued=%d gave_up=%d", requeued, gave_up)
-    return SweepSummary(requeued=requeued, gave_up=gave_up)
-
-
-def _send(model_version_id: int, item_ids: list[int]) -> bool:
-    from deployments.tasks import score_items
-
-    size = settings.SHADOWLAB["SCORING_BATCH_SIZE"]
-    try:
-        for chunk in _chunks(item_ids, size):
-            score_items.delay(model_version_id, chunk)
-    except Exception as exc:  # kombu raises several types for an unreachable broker
-        log.warning("broker unavailable during sweep: %s: %s", type(exc).__name__, exc)
-        return False
-    return True

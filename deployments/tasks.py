@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from deployments import scoring
+from deployments import scoring, sweeper
 
 
 @shared_task(
@@ -27,7 +27,7 @@ def score_items(
 ) -> None:
     """Score a batch of items with one model version (database hiccups are retried).
 
-    New items come with their features (packed float32, see scoring.features_pack) and
+    New items come with their features (packed float32, see enqueue.features_pack) and
     arrival times; re-queued ones with ids only.
     """
     scoring.predictions_score(
@@ -38,4 +38,4 @@ def score_items(
 @shared_task(soft_time_limit=120, time_limit=180)
 def sweep_unscored() -> None:
     """Queue again the items that shadow models have not scored in time."""
-    scoring.unscored_sweep()
+    sweeper.unscored_sweep()

@@ -17,7 +17,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from deployments import routing
-from deployments.scoring import NewItem, shadow_enqueue
+from deployments.enqueue import NewItem, shadow_enqueue
 from inspections.features import FeatureError, features_validate
 from inspections.models import ApiToken, Assignment, Item, Judgment, Queue
 

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from deployments import scoring
+from deployments import enqueue, scoring, sweeper
 from deployments.models import Deployment, Prediction, ScoringAttempt
 from deployments.runtime import ModelRunner, runners_clear
 from inspections.models import Item
@@ -116,7 +116,7 @@ def test_commit_queues_each_new_item_for_every_shadow_model(
         item = item_create(queue=queue, external_id="x", features=list(digit_rows[0]))
     delay.assert_called_once()
     assert delay.call_args.args == (shadow_model.pk, [item.pk])
-    assert scoring.features_unpack(delay.call_args.kwargs["features"], 64).tolist() == [
+    assert enqueue.features_unpack(delay.call_args.kwargs["features"], 64).tolist() == [
         item.features
     ]
     assert delay.call_args.kwargs["received"] == [item.received_at.timestamp()]
@@ -160,12 +160,12 @@ def test_sweeper_requeues_lost_items_then_gives_up_with_a_reason(
     _backdate(item, timedelta(minutes=5))
     now = timezone.now()
     with mock.patch("deployments.tasks.score_items.delay") as delay:
-        assert scoring.unscored_sweep(now=now).requeued == 1
+        assert sweeper.unscored_sweep(now=now).requeued == 1
         delay.assert_called_once_with(shadow_model.pk, [item.pk])
         # Within the grace period after a re-queue nothing is sent again.
-        assert scoring.unscored_sweep(now=now + timedelta(seconds=10)).requeued == 0
-        assert scoring.unscored_sweep(now=now + timedelta(minutes=2)).requeued == 1
-        summary = scoring.unscored_sweep(now=now + timedelta(minutes=4))
+        assert sweeper.unscored_sweep(now=now + timedelta(seconds=10)).requeued == 0
+        assert sweeper.unscored_sweep(now=now + timedelta(minutes=2)).requeued == 1
+        summary = sweeper.unscored_sweep(now=now + timedelta(minutes=4))
     assert (summary.requeued, summary.gave_up) == (0, 1)
     error = Prediction.objects.get(item=item)
     assert error.status == "error" and "after 3 attempts" in error.reason
@@ -179,7 +179,7 @@ def test_sweeper_does_not_spend_attempts_while_the_broker_is_down(shadow_model, 
         "deployments.tasks.score_items.delay", side_effect=ConnectionError("down")
     ) as delay:
         for _ in range(10):
-            scoring.unscored_sweep()
+            sweeper.unscored_sweep()
     assert delay.call_count == 10
     assert not ScoringAttempt.objects.exists()
     assert not Prediction.objects.exists()
@@ -194,7 +194,7 @@ def test_a_message_carrying_features_is_scored_without_reading_the_items(
         summary = scoring.predictions_score(
             model_version_id=shadow_model.pk,
             item_ids=[item.pk for item in items],
-            features=scoring.features_pack([row.tolist() for row in digit_rows[:8]]),
+            features=enqueue.features_pack([row.tolist() for row in digit_rows[:8]]),
             received=[item.received_at.timestamp() for item in items],
         )
     assert (summary.scored, summary.errors, summary.skipped) == (8, 0, 0)
@@ -207,7 +207,7 @@ def test_a_redelivered_message_stores_nothing_new(shadow_model, queue, digit_row
     message = {
         "model_version_id": shadow_model.pk,
         "item_ids": [item.pk for item in items],
-        "features": scoring.features_pack([row.tolist() for row in digit_rows[:4]]),
+        "features": enqueue.features_pack([row.tolist() for row in digit_rows[:4]]),
         "received": [item.received_at.timestamp() for item in items],
     }
     scoring.predictions_score(**message)
@@ -224,7 +224,7 @@ def test_a_message_for_a_deleted_item_scores_the_others(shadow_model, queue, dig
     scoring.predictions_score(
         model_version_id=shadow_model.pk,
         item_ids=[kept.pk, deleted_id],
-        features=scoring.features_pack([row.tolist() for row in digit_rows[:2]]),
+        features=enqueue.features_pack([row.tolist() for row in digit_rows[:2]]),
         received=[kept.received_at.timestamp()] * 2,
     )
     assert list(Prediction.objects.values_list("item_id", flat=True)) == [kept.pk]
@@ -235,7 +235,7 @@ def test_a_malformed_message_falls_back_to_the_stored_features(shadow_model, que
     summary = scoring.predictions_score(
         model_version_id=shadow_model.pk,
         item_ids=[item.pk],
-        features=scoring.features_pack([[1.0, 2.0]]),
+        features=enqueue.features_pack([[1.0, 2.0]]),
         received=[item.received_at.timestamp()],
     )
     assert summary.scored == 1
@@ -261,7 +261,7 @@ def test_concurrent_workers_on_the_same_items_store_one_prediction_each(
 
     items = _items(queue, digit_rows[:60])
     ids = [item.pk for item in items]
-    packed = scoring.features_pack([row.tolist() for row in digit_rows[:60]])
+    packed = enqueue.features_pack([row.tolist() for row in digit_rows[:60]])
     received = [item.received_at.timestamp() for item in items]
     start = threading.Barrier(4)
     failures: list[BaseException] = []

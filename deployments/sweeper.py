@@ -1,0 +1,126 @@
+"""The sweeper: queue again what shadow scoring lost, and give up after a few attempts."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from deployments import metrics
+from deployments.models import Deployment, Prediction, ScoringAttempt
+from inspections.models import Item
+
+log = logging.getLogger("shadowlab.scoring")
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    requeued: int
+    gave_up: int
+
+
+def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
+    """Queue again the items a shadow model has not scored within the grace period.
+
+    Items that were already queued the maximum number of times get an error prediction
+    saying so, so that nothing is retried forever.
+    """
+    cfg = settings.SHADOWLAB
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=cfg["SWEEP_GRACE_SECONDS"])
+    max_attempts = cfg["SCORING_MAX_ATTEMPTS"]
+    requeued = gave_up = 0
+    shadows = Deployment.objects.filter(role=Deployment.Role.SHADOW).select_related("model_version")
+    for deployment in shadows:
+        version = deployment.model_version
+        missing = list(
+            Item.objects.filter(
+                queue_id=deployment.queue_id,
+                received_at__gte=deployment.started_at,
+                received_at__lt=cutoff,
+            )
+            .exclude(Exists(Prediction.objects.filter(item=OuterRef("pk"), model_version=version)))
+            .exclude(
+                Exists(
+                    ScoringAttempt.objects.filter(
+                        item=OuterRef("pk"), model_version=version, last_queued_at__gte=cutoff
+                    )
+                )
+            )
+            .order_by("id")
+            .values_list("id", flat=True)[: cfg["SWEEP_LIMIT"]]
+        )
+        if not missing:
+            continue
+        known = dict(
+            ScoringAttempt.objects.filter(model_version=version, item_id__in=missing).values_list(
+                "item_id", "attempts"
+            )
+        )
+        exhausted = [item_id for item_id in missing if known.get(item_id, 1) >= max_attempts]
+        retry = [item_id for item_id in missing if known.get(item_id, 1) < max_attempts]
+        Prediction.objects.bulk_create(
+            [
+                Prediction(
+                    item_id=item_id,
+                    model_version=version,
+                    status=Prediction.Status.ERROR,
+                    backend=version.variant,
+                    reason=(
+                        f"no result after {known.get(item_id, 1)} attempts "
+                        "(worker lost, broker unavailable or scoring kept failing)"
+                    ),
+                    attempts=known.get(item_id, 1),
+                )
+                for item_id in exhausted
+            ],
+            ignore_conflicts=True,
+        )
+        # Count an attempt only once its message is on the broker: a broker outage must not
+        # use up an item's attempts.
+        if retry and not _send(version.pk, retry):
+            retry = []
+        ScoringAttempt.objects.bulk_create(
+            [
+                ScoringAttempt(
+                    item_id=item_id,
+                    model_version=version,
+                    attempts=known.get(item_id, 1) + 1,
+                    last_queued_at=now,
+                )
+                for item_id in retry
+            ],
+            update_conflicts=True,
+            unique_fields=["item", "model_version"],
+            update_fields=["attempts", "last_queued_at"],
+            batch_size=1000,
+        )
+        requeued += len(retry)
+        gave_up += len(exhausted)
+        if exhausted:
+            metrics.PREDICTIONS.labels(version.key, Prediction.Status.ERROR).inc(len(exhausted))
+            metrics.SCORING_ERRORS.labels(version.key, "gave_up").inc(len(exhausted))
+    if requeued or gave_up:
+        log.info("sweep requeued=%d gave_up=%d", requeued, gave_up)
+    return SweepSummary(requeued=requeued, gave_up=gave_up)
+
+
+def _send(model_version_id: int, item_ids: list[int]) -> bool:
+    from deployments.tasks import score_items
+
+    size = settings.SHADOWLAB["SCORING_BATCH_SIZE"]
+    try:
+        for chunk in _chunks(item_ids, size):
+            score_items.delay(model_version_id, chunk)
+    except Exception as exc:  # kombu raises several types for an unreachable broker
+        log.warning("broker unavailable during sweep: %s: %s", type(exc).__name__, exc)
+        return False
+    return True
