@@ -121,6 +121,20 @@ def _kolmogorov_p_value(statistic: float, n: float, m: float) -> float:
     return float(np.clip(p_value, 0.0, 1.0))
 
 
+def kolmogorov_limit_p_values(statistics: npt.ArrayLike, n: float, m: npt.ArrayLike) -> np.ndarray:
+    """Return two-sided KS p-values from the Kolmogorov limit distribution, vectorised.
+
+    ``kstwobign`` at sqrt(en) * D, en = round(n * m / (n + m)): the distribution
+    ``ks_from_counts`` switches to above en = 10,000, here for every size, so that
+    many features over many days cost one call. Below that size it is the cruder of
+    the two; the per-day drift figures, which use it, say so.
+    """
+    d = np.asarray(statistics, dtype=np.float64)
+    sizes = np.asarray(m, dtype=np.float64)
+    effective_n = np.maximum(1.0, np.round(n * sizes / (n + sizes)))
+    return np.clip(stats.kstwobign.sf(d * np.sqrt(effective_n)), 0.0, 1.0)
+
+
 def ks_from_counts(
     reference_counts: npt.ArrayLike, current_counts: npt.ArrayLike
 ) -> tuple[float, float]:

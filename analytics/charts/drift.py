@@ -82,7 +82,9 @@ def drift_charts(report: DriftReport) -> list[Chart]:
         {
             "xaxis": day_axis([d.day for d in report.days]),
             "yaxis": axis_titled("Drifted features (share)", range=[0, 1.02], tickformat=".0%"),
-            "yaxis2": axis_titled("Largest PSI of the day", overlaying="y", side="right"),
+            "yaxis2": axis_titled(
+                "Largest PSI of the day", overlaying="y", side="right", rangemode="tozero"
+            ),
             "margin": {"l": 70, "r": 70, "t": 30, "b": 60},
         },
     )
