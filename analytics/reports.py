@@ -36,7 +36,7 @@ class VersionFigures:
     role: str | None
     predictions: int
     errors: int
-    # Model label vs each human judgment (an item judged twice counts twice).
+    # Model label vs each human judgment (an item judged several times counts per judgment).
     compared: int
     agreed: int
     agreement_low: float

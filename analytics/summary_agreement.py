@@ -23,7 +23,7 @@ from analytics.counts import PeriodCounts, fleiss_kappa_from_sums
 Rule = Literal["each", "consensus"]
 RULES: dict[str, str] = {
     "each": "each judgment: the model's label is compared with every judgment of the item, "
-    "so an item judged twice counts twice",
+    "so an item judged by several inspectors counts once per judgment",
     "consensus": "consensus only: each item counts once, against the human decision of an "
     "item whose judgments are complete and all agree; disputed and pending items are left out",
 }
