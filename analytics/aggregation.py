@@ -225,6 +225,13 @@ def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
     return tables
 
 
+# The features of the period's items this model version scored (alias f).
+SCORED_FEATURES = """FROM period_items i
+        JOIN inspections_item f ON f.id = i.id
+        JOIN deployments_prediction p ON p.item_id = i.id
+            AND p.model_version_id = %s AND p.status = 'ok'"""
+
+
 def _feature_text_sql() -> str:
     """Return SQL giving the number of scored items of the right width and their features
     as one CSV text: a line per item, the JSON array without its brackets."""
@@ -237,19 +244,11 @@ def _feature_text_sql() -> str:
         width = "json_array_length(f.features)"
         joined = "group_concat(trim(f.features, '[]'), char(10))"
     return f"""WITH {PERIOD_ITEMS}
-        SELECT COUNT(*), {joined} FROM period_items i
-        JOIN inspections_item f ON f.id = i.id
-        JOIN deployments_prediction p ON p.item_id = i.id
-            AND p.model_version_id = %s AND p.status = 'ok'
-        WHERE {width} = %s"""  # noqa: S608
+        SELECT COUNT(*), {joined} {SCORED_FEATURES} WHERE {width} = %s"""
 
 
 def _features_row_by_row(period: Period, width: int) -> np.ndarray:
-    sql = f"""WITH {PERIOD_ITEMS}
-        SELECT f.features FROM period_items i
-        JOIN inspections_item f ON f.id = i.id
-        JOIN deployments_prediction p ON p.item_id = i.id
-            AND p.model_version_id = %s AND p.status = 'ok'"""  # noqa: S608
+    sql = f"""WITH {PERIOD_ITEMS} SELECT f.features {SCORED_FEATURES}"""
     rows = []
     for (features,) in _rows(sql, [*period.params(), period.model_version.pk]):
         vector = json.loads(features) if isinstance(features, str) else features

@@ -110,10 +110,16 @@ def _binned_cdfs(reference: np.ndarray, current: np.ndarray) -> tuple[np.ndarray
     )
 
 
+def _effective_sizes(n: float, m: npt.ArrayLike) -> np.ndarray:
+    """Return the two-sample KS effective size round(n * m / (n + m)), at least 1."""
+    # SciPy rounds n = m = 1 (en = 0.5) down to a size-0 distribution and returns nan.
+    sizes = np.asarray(m, dtype=np.float64)
+    return np.maximum(1.0, np.round(n * sizes / (n + sizes)))
+
+
 def _kolmogorov_p_value(statistic: float, n: float, m: float) -> float:
     """Return the two-sided asymptotic p-value of a two-sample KS statistic."""
-    # SciPy rounds n = m = 1 (en = 0.5) down to a size-0 distribution and returns nan.
-    effective_n = max(1.0, float(np.round(n * m / (n + m))))
+    effective_n = float(_effective_sizes(n, m))
     if effective_n <= KSTWO_MAX_N:
         p_value = stats.kstwo.sf(statistic, effective_n)
     else:
@@ -130,9 +136,7 @@ def kolmogorov_limit_p_values(statistics: npt.ArrayLike, n: float, m: npt.ArrayL
     the two; the per-day drift figures, which use it, say so.
     """
     d = np.asarray(statistics, dtype=np.float64)
-    sizes = np.asarray(m, dtype=np.float64)
-    effective_n = np.maximum(1.0, np.round(n * sizes / (n + sizes)))
-    return np.clip(stats.kstwobign.sf(d * np.sqrt(effective_n)), 0.0, 1.0)
+    return np.clip(stats.kstwobign.sf(d * np.sqrt(_effective_sizes(n, m))), 0.0, 1.0)
 
 
 def ks_from_counts(
