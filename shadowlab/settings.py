@@ -6,6 +6,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from shadowlab import local_stack
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -163,8 +165,20 @@ SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # Celery. Redis when REDIS_URL is given, otherwise kombu's file transport under VAR_DIR
 # (one machine only; messages a killed worker had taken are lost, the sweeper recovers them).
+# A command in a second terminal reaches the broker of the `run_local` stack that runs on the
+# same var folder (shadowlab.local_stack), exactly as that stack's own processes do.
 REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+LOCAL_STACK_BROKER_URL = (
+    None
+    if REDIS_URL or env.str("CELERY_BROKER_URL", default="")
+    else local_stack.stack_broker_url(VAR_DIR)
+)
+if LOCAL_STACK_BROKER_URL and LOCAL_STACK_BROKER_URL.startswith("redis"):
+    REDIS_URL = LOCAL_STACK_BROKER_URL
+CELERY_BROKER_URL = env.str(
+    "CELERY_BROKER_URL",
+    default=REDIS_URL or LOCAL_STACK_BROKER_URL or "filesystem://localhost/",
+)
 BROKER_DIR = Path(env.str("SHADOWLAB_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):

@@ -102,7 +102,7 @@ def test_a_progress_bar_is_shown_on_a_terminal_and_not_in_a_pipe(queue, tmp_path
     assert "12/12" in terminal.getvalue()
 
     _, piped = _run("import_items", str(path), queue="digits")
-    assert piped == ""
+    assert "Importing" not in piped and "12/12" not in piped
 
 
 def test_the_external_id_column_may_stand_anywhere_and_a_bom_and_blank_lines_are_ignored(

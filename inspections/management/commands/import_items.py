@@ -10,11 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from tqdm import tqdm
 
 from inspections.models import Item, Queue
 from inspections.services import BulkResult, items_create_bulk
+from shadowlab import local_stack
 
 ID_COLUMN = "external_id"
 MAX_LISTED = 20
@@ -156,6 +158,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        notice = local_stack.no_stack_notice(
+            broker_url=settings.CELERY_BROKER_URL,
+            recorded_url=settings.LOCAL_STACK_BROKER_URL,
+            var_dir=settings.VAR_DIR,
+        )
+        if notice:
+            self.stderr.write(notice)
         # call_command() hands options over without argparse's type conversion.
         path = Path(options["csv_path"])
         if not path.is_file():

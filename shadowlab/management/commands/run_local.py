@@ -19,6 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from shadowlab import local_stack
 from shadowlab.demo import DEMO_USERS
 
 
@@ -26,15 +27,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _port_taken(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return True
-    return False
 
 
 def _wait_for_redis(port: int, timeout: float = 15.0) -> None:
@@ -71,9 +63,19 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
-        if _port_taken(host, port):
-            raise CommandError(f"port {port} on {host} is in use; choose another with --port")
+        if local_stack.port_listener(host, port):
+            holder = local_stack.port_holder(port)
+            raise CommandError(
+                f"port {port} on {host} is in use"
+                + (f" by {holder}" if holder else "")
+                + "; stop that process or choose another port with --port"
+            )
         var = Path(settings.VAR_DIR)
+        running = local_stack.stack_broker_url(var)
+        if running is not None:
+            raise CommandError(
+                f"a ShadowLab stack already runs on {var} (broker {running}); stop it first"
+            )
         var.mkdir(parents=True, exist_ok=True)
         metrics_dir = var / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -91,6 +93,7 @@ class Command(BaseCommand):
         try:
             self._run(options, env, manager, var)
         finally:
+            local_stack.stack_forget(var)
             if self.redis is not None:
                 self.redis.terminate()
                 self.redis.wait(timeout=10)
@@ -101,6 +104,8 @@ class Command(BaseCommand):
     ) -> None:
         host, port = options["host"], options["port"]
         broker_note = self._broker(options["broker"], env, var)
+        # Commands run in another terminal read this and queue where this worker reads.
+        local_stack.stack_record(var, env["CELERY_BROKER_URL"])
 
         python = shlex.quote(sys.executable)
         manage = f"{python} {shlex.quote(str(Path(settings.BASE_DIR) / 'manage.py'))}"
@@ -135,7 +140,8 @@ class Command(BaseCommand):
 
     def _broker(self, choice: str, env: dict[str, str], var: Path) -> str:
         if choice != "filesystem" and (env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")):
-            return f"broker: {env.get('CELERY_BROKER_URL') or env['REDIS_URL']}"
+            env.setdefault("CELERY_BROKER_URL", env.get("REDIS_URL", ""))
+            return f"broker: {env['CELERY_BROKER_URL']}"
         server = shutil.which("redis-server")
         if choice == "redis" and server is None:
             raise CommandError("--broker redis needs REDIS_URL or redis-server on PATH")

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from inspections.models import Queue
+from shadowlab import local_stack
 from shadowlab.demo import QUEUE_SLUG, simulate
 
 
@@ -30,6 +32,13 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=None)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        notice = local_stack.no_stack_notice(
+            broker_url=settings.CELERY_BROKER_URL,
+            recorded_url=settings.LOCAL_STACK_BROKER_URL,
+            var_dir=settings.VAR_DIR,
+        )
+        if notice:
+            self.stderr.write(notice)
         if not Queue.objects.filter(slug=QUEUE_SLUG).exists():
             raise CommandError("run `manage.py demo` first: the digits queue does not exist")
         for name in ("drift", "accuracy", "judged_share"):
