@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 
-from analytics.binning import ReferenceBins, feature_histograms
-from analytics.calibration import coverage_bins, reliability_bins
-from analytics.counts import (
+from analytics.stats.binning import ReferenceBins, feature_histograms
+from analytics.stats.calibration import coverage_bins, reliability_bins
+from analytics.stats.counts import (
     LAG_EDGES_SECONDS,
     LATENCY_EDGES_MS,
     FleissSums,

@@ -16,14 +16,6 @@ from django.db.models import Count, F, Q
 
 from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
-from analytics.binning import ReferenceBins
-from analytics.counts import (
-    PeriodCounts,
-    period_counts_from_json,
-    period_counts_sum,
-    rollup_is_current,
-)
-from analytics.drift import DriftThresholds
 from analytics.models import DailyRollup
 from analytics.services import (
     analytics_setting,
@@ -32,6 +24,14 @@ from analytics.services import (
     reference_profile_ensure,
     utc_today,
 )
+from analytics.stats.binning import ReferenceBins
+from analytics.stats.counts import (
+    PeriodCounts,
+    period_counts_from_json,
+    period_counts_sum,
+    rollup_is_current,
+)
+from analytics.stats.drift import DriftThresholds
 from analytics.summary_agreement import (
     AdjudicationOutcomes,
     AgreementReport,

@@ -14,9 +14,9 @@ from django.db.models import Min
 from django.utils import timezone
 
 from analytics.aggregation import Period, period_counts_compute
-from analytics.binning import ReferenceBins, feature_histograms, reference_bins_by_feature
-from analytics.counts import ROLLUP_FORMAT, period_counts_to_json
 from analytics.models import DailyRollup, ReferenceProfile
+from analytics.stats.binning import ReferenceBins, feature_histograms, reference_bins_by_feature
+from analytics.stats.counts import ROLLUP_FORMAT, period_counts_to_json
 from deployments.models import ModelVersion, Prediction
 from deployments.registry import reference_data
 

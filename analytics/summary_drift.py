@@ -10,9 +10,9 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from analytics.binning import ReferenceBins, merge_bins
-from analytics.counts import PeriodCounts
-from analytics.drift import (
+from analytics.stats.binning import ReferenceBins, merge_bins
+from analytics.stats.counts import PeriodCounts
+from analytics.stats.drift import (
     DriftThresholds,
     adjust_p_values,
     chi_square_from_counts,
