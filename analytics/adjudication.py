@@ -1,7 +1,7 @@
 """Adjudication of disagreements: an ml_lead records an item's true label, blind to its source.
 
 Services (writes) and selectors (reads) in one focused module; the outcome arithmetic is the
-Django-free ``analytics.summary_agreement.adjudication_outcomes``.
+Django-free ``analytics.summaries.agreement.adjudication_outcomes``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from analytics.models import Adjudication
-from analytics.summary_agreement import AdjudicationOutcomes, adjudication_outcomes
+from analytics.summaries.agreement import AdjudicationOutcomes, adjudication_outcomes
 from deployments.audit import audit_record
 from deployments.models import Deployment, ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue

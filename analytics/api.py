@@ -7,7 +7,7 @@ from ninja import Router
 
 from analytics.params import day_range_parse, report_options
 from analytics.selectors import REPORT_KINDS, ReportScope, report_build
-from analytics.serialize import jsonable
+from analytics.summaries.serialize import jsonable
 from deployments.models import ModelVersion
 from inspections.api import api
 from inspections.models import Queue

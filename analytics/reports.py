@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from analytics.aggregation import queue_period_counts
-from analytics.headlines import HEADLINE_RULES, Headline, finite_or_none
 from analytics.selectors import (
     ReportScope,
     ScopeCounts,
@@ -24,6 +23,7 @@ from analytics.selectors import (
 )
 from analytics.services import day_bounds
 from analytics.stats.agreement import wilson_interval
+from analytics.summaries.headlines import HEADLINE_RULES, Headline, finite_or_none
 from deployments.models import Deployment, ModelVersion, Prediction
 from inspections.models import Item, Queue
 

@@ -32,7 +32,7 @@ from analytics.stats.counts import (
     rollup_is_current,
 )
 from analytics.stats.drift import DriftThresholds
-from analytics.summary_agreement import (
+from analytics.summaries.agreement import (
     AdjudicationOutcomes,
     AgreementReport,
     BaselineReport,
@@ -40,13 +40,13 @@ from analytics.summary_agreement import (
     agreement_summary,
     baseline_summary,
 )
-from analytics.summary_confidence import (
+from analytics.summaries.confidence import (
     ConfidenceReport,
     OperationsReport,
     confidence_summary,
     operations_summary,
 )
-from analytics.summary_drift import DriftReport, drift_summary
+from analytics.summaries.drift import DriftReport, drift_summary
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
 

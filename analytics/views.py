@@ -15,9 +15,9 @@ from django.views.decorators.http import require_GET
 from analytics import reports
 from analytics.charts import report_charts
 from analytics.export import export_csv_lines
-from analytics.headlines import HEADLINE_RULES
 from analytics.params import day_range_parse, report_options
 from analytics.selectors import REPORT_KINDS, ReportScope, report_build
+from analytics.summaries.headlines import HEADLINE_RULES
 from deployments.models import Deployment, ModelVersion
 from inspections.models import Queue
 from shadowlab import roles

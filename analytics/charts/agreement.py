@@ -18,7 +18,7 @@ from analytics.charts.base import (
     finite_all,
     interval_errors,
 )
-from analytics.summary_agreement import AgreementReport, BaselineReport
+from analytics.summaries.agreement import AgreementReport, BaselineReport
 
 if TYPE_CHECKING:  # the selectors module imports Django models; the charts need none
     from analytics.selectors import DisagreementPage

@@ -20,7 +20,7 @@ from analytics.charts.base import (
     finite,
     finite_all,
 )
-from analytics.summary_confidence import ConfidenceReport, OperationsReport
+from analytics.summaries.confidence import ConfidenceReport, OperationsReport
 
 
 def _centres(edges: Sequence[float]) -> list[float]:

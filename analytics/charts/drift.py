@@ -17,7 +17,7 @@ from analytics.charts.base import (
     figure_build,
     finite_all,
 )
-from analytics.summary_drift import DriftReport
+from analytics.summaries.drift import DriftReport
 
 
 def _line(y: float, color: str, label: str) -> dict[str, Any]:

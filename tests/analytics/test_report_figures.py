@@ -33,9 +33,9 @@ from analytics.stats.counts import (
     percentile_from_histogram,
 )
 from analytics.stats.drift import DriftThresholds, drift_level, psi_from_counts
-from analytics.summary_agreement import agreement_summary, baseline_summary
-from analytics.summary_confidence import confidence_summary, operations_summary
-from analytics.summary_drift import drift_summary
+from analytics.summaries.agreement import agreement_summary, baseline_summary
+from analytics.summaries.confidence import confidence_summary, operations_summary
+from analytics.summaries.drift import drift_summary
 
 K = 4
 LABELS = ["a", "b", "c", "d"]

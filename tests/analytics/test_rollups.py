@@ -19,7 +19,7 @@ from analytics.stats.agreement import label_indices
 from analytics.stats.binning import feature_histograms, reference_bins_by_feature
 from analytics.stats.calibration import coverage_bins
 from analytics.stats.counts import ROLLUP_FORMAT, PeriodCounts
-from analytics.summary_confidence import confidence_summary, operations_summary
+from analytics.summaries.confidence import confidence_summary, operations_summary
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
 

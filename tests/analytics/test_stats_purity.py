@@ -1,4 +1,4 @@
-"""The statistics package stays free of Django, so it runs from a plain notebook."""
+"""The statistics and summaries packages stay free of Django, so they run in a notebook."""
 
 from __future__ import annotations
 
@@ -9,18 +9,21 @@ import sys
 import pytest
 
 import analytics.stats
+import analytics.summaries
 
-STATS_MODULES = sorted(
-    f"analytics.stats.{module.name}" for module in pkgutil.iter_modules(analytics.stats.__path__)
+PURE_MODULES = sorted(
+    f"{package.__name__}.{module.name}"
+    for package in (analytics.stats, analytics.summaries)
+    for module in pkgutil.iter_modules(package.__path__)
 )
 
 
-def test_the_stats_package_has_modules_to_check() -> None:
-    assert "analytics.stats.agreement" in STATS_MODULES
+def test_the_pure_packages_have_modules_to_check() -> None:
+    assert {"analytics.stats.agreement", "analytics.summaries.drift"} <= set(PURE_MODULES)
 
 
-@pytest.mark.parametrize("module", STATS_MODULES)
-def test_stats_module_imports_no_django(module: str) -> None:
+@pytest.mark.parametrize("module", PURE_MODULES)
+def test_pure_module_imports_no_django(module: str) -> None:
     # A fresh interpreter: the test process itself has Django loaded already.
     script = (
         f"import sys, {module}\n"

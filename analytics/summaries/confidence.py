@@ -23,7 +23,7 @@ from analytics.stats.counts import (
     PeriodCounts,
     percentile_from_histogram,
 )
-from analytics.summary_agreement import RULES
+from analytics.summaries.agreement import RULES
 
 COVERAGE_THRESHOLDS = np.arange(100) / 100
 PERCENTILE_METHOD = (
