@@ -16,14 +16,10 @@ from django.db.models import Count, F, Q
 
 from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
+from analytics.config import analytics_settings
+from analytics.days import day_bounds, utc_today
 from analytics.models import DailyRollup
-from analytics.services import (
-    analytics_setting,
-    day_bounds,
-    profile_bins,
-    reference_profile_ensure,
-    utc_today,
-)
+from analytics.services import profile_bins, reference_profile_ensure
 from analytics.stats.binning import ReferenceBins
 from analytics.stats.counts import (
     PeriodCounts,
@@ -77,7 +73,7 @@ class ScopeCounts:
 def report_scope_default_range(*, until: date | None = None) -> tuple[date, date]:
     """Return the default range: DEFAULT_DAYS days ending today."""
     end = until or utc_today()
-    return end - timedelta(days=int(str(analytics_setting("DEFAULT_DAYS"))) - 1), end
+    return end - timedelta(days=analytics_settings().default_days - 1), end
 
 
 def _next_busy_day(queue: Queue, day: date, last: date) -> date:
@@ -166,12 +162,13 @@ def report_baseline(*, scope: ReportScope) -> BaselineReport:
 
 def drift_thresholds() -> DriftThresholds:
     """Return the drift thresholds the ANALYTICS setting configures."""
+    config = analytics_settings()
     return DriftThresholds(
-        psi_moderate=float(str(analytics_setting("PSI_MODERATE"))),
-        psi_major=float(str(analytics_setting("PSI_MAJOR"))),
-        ks_alpha=float(str(analytics_setting("KS_ALPHA"))),
-        ks_min_statistic=float(str(analytics_setting("KS_MIN_STATISTIC"))),
-        correction="fdr_bh" if analytics_setting("CORRECTION") == "fdr_bh" else "holm",
+        psi_moderate=config.psi_moderate,
+        psi_major=config.psi_major,
+        ks_alpha=config.ks_alpha,
+        ks_min_statistic=config.ks_min_statistic,
+        correction=config.correction,
     )
 
 
@@ -189,7 +186,7 @@ def report_drift(*, scope: ReportScope, gathered: ScopeCounts | None = None) -> 
         days=gathered.days,
         labels=_labels(scope),
         thresholds=drift_thresholds(),
-        top_n=int(str(analytics_setting("TOP_DRIFTED_FEATURES"))),
+        top_n=analytics_settings().top_drifted_features,
     )
 
 
@@ -284,7 +281,7 @@ def report_disagreements(
 ) -> DisagreementPage:
     """Return a page of judgments the model disagreed with, newest items first."""
     filters = filters or DisagreementFilters()
-    size = page_size or int(str(analytics_setting("DISAGREEMENTS_PAGE_SIZE")))
+    size = page_size or analytics_settings().disagreements_page_size
     start, _ = day_bounds(scope.since)
     _, end = day_bounds(scope.until)
     # One row per judgment: an item judged twice by two dissenting inspectors lists twice.

@@ -11,8 +11,8 @@ import plotly.graph_objects as go
 import pytest
 
 from analytics import charts
+from analytics.days import utc_today
 from analytics.selectors import REPORT_KINDS, ReportScope, report_build
-from analytics.services import utc_today
 from deployments.scoring import predictions_score
 from inspections.models import Item
 from inspections.services import item_create, judgment_record
