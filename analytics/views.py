@@ -12,9 +12,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from analytics import reports
 from analytics.charts import report_charts
 from analytics.export import export_csv_lines
+from analytics.overview import queue_overview
 from analytics.params import day_range_parse, report_options
 from analytics.selectors import REPORT_KINDS, ReportScope, report_build
 from analytics.summaries.headlines import HEADLINE_RULES
@@ -80,7 +80,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return render(request, "analytics/overview.html", {"error": str(exc)}, status=400)
     queues = list(Queue.objects.order_by("name"))
-    overviews = [reports.queue_overview(queue=queue, since=since, until=until) for queue in queues]
+    overviews = [queue_overview(queue=queue, since=since, until=until) for queue in queues]
     context = {
         "overviews": overviews,
         "rules": HEADLINE_RULES,
