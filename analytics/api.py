@@ -5,8 +5,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from analytics.params import day_range_parse, report_options
-from analytics.selectors import REPORT_KINDS, ReportScope, report_build
+from analytics.params import day_range_parse
+from analytics.registry import REPORT_KINDS
+from analytics.selectors import ReportScope
 from analytics.summaries.serialize import jsonable
 from deployments.models import ModelVersion
 from inspections.api import api
@@ -52,11 +53,11 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         return _problem(request, 404, f"queue '{slug}' has no model version {model}")
     try:
         since, until = day_range_parse(request.GET)
-        options = report_options(kind, request.GET)
+        options = REPORT_KINDS[kind].options_parse(request.GET)
     except ValueError as exc:
         return _problem(request, 400, str(exc))
     scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
-    report = report_build(kind=kind, scope=scope, options=options)
+    report = REPORT_KINDS[kind].build(scope, options)
     body = {
         "kind": kind,
         "queue": queue.slug,

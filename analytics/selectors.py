@@ -1,15 +1,13 @@
 """Reads for the analytics reports: rollups of closed days plus the open day, then a report.
 
-Pages and the JSON API both call ``report_build`` (or one ``report_<kind>``) with a queue,
-a model version and an inclusive range of UTC days.
+Pages and the JSON API both call one ``report_<kind>``, through ``analytics.registry``, with
+a queue, a model version and an inclusive range of UTC days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Count, F, Q
@@ -45,8 +43,6 @@ from analytics.summaries.confidence import (
 from analytics.summaries.drift import DriftReport, drift_summary
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
-
-REPORT_KINDS = ("agreement", "baseline", "disagreements", "drift", "confidence", "operations")
 
 
 @dataclass(frozen=True)
@@ -357,23 +353,3 @@ def report_disagreements(
             ),
         ),
     )
-
-
-def report_build(*, kind: str, scope: ReportScope, options: dict[str, Any]) -> object:
-    """Return the report of this kind; options are the kind's own parameters."""
-    builders: dict[str, Callable[[], object]] = {
-        "agreement": lambda: report_agreement(scope=scope, rule=options.get("rule", "each")),
-        "baseline": lambda: report_baseline(scope=scope),
-        "disagreements": lambda: report_disagreements(
-            scope=scope,
-            filters=options.get("filters"),
-            page=options.get("page", 1),
-            page_size=options.get("page_size"),
-        ),
-        "drift": lambda: report_drift(scope=scope),
-        "confidence": lambda: report_confidence(scope=scope),
-        "operations": lambda: report_operations(scope=scope),
-    }
-    if kind not in builders:
-        raise ValueError(f"unknown report kind {kind!r}; expected one of {', '.join(REPORT_KINDS)}")
-    return builders[kind]()

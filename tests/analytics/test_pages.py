@@ -12,7 +12,8 @@ import pytest
 
 from analytics import charts
 from analytics.days import utc_today
-from analytics.selectors import REPORT_KINDS, ReportScope, report_build
+from analytics.registry import REPORT_KINDS, report_build
+from analytics.selectors import ReportScope
 from deployments.scoring import predictions_score
 from inspections.models import Item
 from inspections.services import item_create, judgment_record
