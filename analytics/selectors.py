@@ -16,8 +16,8 @@ from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
 from analytics.config import analytics_settings
 from analytics.days import day_bounds, utc_today
-from analytics.models import DailyRollup
-from analytics.services import profile_bins, reference_profile_ensure
+from analytics.models import DailyRollup, ReferenceProfile
+from analytics.services import profile_bins
 from analytics.stats.binning import ReferenceBins
 from analytics.stats.counts import (
     PeriodCounts,
@@ -72,6 +72,11 @@ def report_scope_default_range(*, until: date | None = None) -> tuple[date, date
     return end - timedelta(days=analytics_settings().default_days - 1), end
 
 
+def reference_profile_get(*, model_version: ModelVersion) -> ReferenceProfile | None:
+    """Return the model version's stored reference profile; the worker builds it, never a read."""
+    return ReferenceProfile.objects.filter(model_version=model_version).first()
+
+
 def _next_busy_day(queue: Queue, day: date, last: date) -> date:
     """Return the first day from `day` to `last` an item arrived on, else the day after last."""
     start, _ = day_bounds(day)
@@ -88,7 +93,7 @@ def _next_busy_day(queue: Queue, day: date, last: date) -> date:
 def scope_counts_gather(*, scope: ReportScope, with_features: bool = True) -> ScopeCounts:
     """Return the scope's counts: stored rollups, and days without one aggregated now."""
     version = scope.model_version
-    profile = reference_profile_ensure(model_version=version) if with_features else None
+    profile = reference_profile_get(model_version=version) if with_features else None
     bins = profile_bins(profile) if profile else None
     k = len(scope.queue.labels)
     last = min(scope.until, utc_today())

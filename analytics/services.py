@@ -63,7 +63,10 @@ def reference_profile_build(*, model_version: ModelVersion) -> ReferenceProfile 
 
 
 def reference_profile_ensure(*, model_version: ModelVersion) -> ReferenceProfile | None:
-    """Return the stored reference profile, building it the first time it is needed."""
+    """Return the stored reference profile, building it if missing (worker path only).
+
+    Registration queues the build; this is the fallback when that message was lost.
+    """
     existing = ReferenceProfile.objects.filter(model_version=model_version).first()
     return existing or reference_profile_build(model_version=model_version)
 
