@@ -19,6 +19,7 @@ from analytics.registry import REPORT_KINDS, report_kind_titles
 from analytics.selectors import ReportScope
 from analytics.summaries.headlines import HEADLINE_RULES
 from deployments.models import Deployment, ModelVersion
+from deployments.selectors import queue_model_version_find
 from inspections.models import Queue
 from shadowlab import roles
 
@@ -31,11 +32,9 @@ charts_csp = csp_update({"style-src": ["'unsafe-inline'"]})
 def _model_version_pick(queue: Queue, key: str) -> ModelVersion | None:
     """Return the queue's version named name:version, else its live or shadow one, else any."""
     versions = ModelVersion.objects.select_related("queue", "parent").filter(queue=queue)
-    name, _, version = key.partition(":")
-    if name and version:
-        chosen = versions.filter(name=name, version=version).first()
-        if chosen is not None:
-            return chosen
+    chosen = queue_model_version_find(queue=queue, key=key)
+    if chosen is not None:
+        return chosen
     for role in (Deployment.Role.LIVE, Deployment.Role.SHADOW, Deployment.Role.CANARY):
         chosen = versions.filter(deployments__queue=queue, deployments__role=role).first()
         if chosen is not None:
