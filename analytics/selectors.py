@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 
 from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
@@ -273,18 +273,10 @@ def _class_pairs_from_counts(
     return sorted(pairs, key=lambda p: (-p.count, p.human_label, p.model_label))
 
 
-def report_disagreements(
-    *,
-    scope: ReportScope,
-    filters: DisagreementFilters | None = None,
-    page: int = 1,
-    page_size: int | None = None,
-) -> DisagreementPage:
-    """Return a page of judgments the model disagreed with, newest items first."""
-    filters = filters or DisagreementFilters()
-    size = page_size or analytics_settings().disagreements_page_size
-    start, _ = day_bounds(scope.since)
-    _, end = day_bounds(scope.until)
+def _disagreeing_judgments(
+    scope: ReportScope, filters: DisagreementFilters, start: datetime, end: datetime
+) -> QuerySet[Judgment]:
+    """Return the scope's judgments whose label differs from the model's, filtered."""
     # One row per judgment: an item judged twice by two dissenting inspectors lists twice.
     judgments = Judgment.objects.filter(
         item__queue=scope.queue,
@@ -304,21 +296,31 @@ def report_disagreements(
         condition &= Q(item__predictions__confidence__lte=filters.confidence_max)
     if filters.inspector is not None:
         condition &= Q(inspector__username=filters.inspector)
-    judgments = judgments.filter(condition)
+    return judgments.filter(condition)
+
+
+def _class_pairs(
+    scope: ReportScope, filters: DisagreementFilters, judgments: QuerySet[Judgment]
+) -> list[ClassPairCount]:
+    """Return the disagreement counts per class pair, from rollups when the filters allow."""
     if filters.confidence_min is None and filters.confidence_max is None and not filters.inspector:
         # Unfiltered by confidence or inspector, the class-pair totals are the off-diagonal
         # cells of the rolled-up "each judgment" table: no scan of the period's judgments.
-        pairs = _class_pairs_from_counts(scope=scope, filters=filters)
-    else:
-        pairs = [
-            ClassPairCount(row["label"], row["item__predictions__label"], row["n"])
-            for row in judgments.values("label", "item__predictions__label")
-            .order_by()
-            .annotate(n=Count("id"))
-            .order_by("-n", "label", "item__predictions__label")
-        ]
-    total = sum(pair.count for pair in pairs)
-    rows = [
+        return _class_pairs_from_counts(scope=scope, filters=filters)
+    return [
+        ClassPairCount(row["label"], row["item__predictions__label"], row["n"])
+        for row in judgments.values("label", "item__predictions__label")
+        .order_by()
+        .annotate(n=Count("id"))
+        .order_by("-n", "label", "item__predictions__label")
+    ]
+
+
+def _disagreement_rows(
+    judgments: QuerySet[Judgment], page: int, size: int
+) -> list[DisagreementRow]:
+    """Return one page of disagreeing judgments, newest items first."""
+    return [
         DisagreementRow(
             item_id=row["item_id"],
             external_id=row["item__external_id"],
@@ -338,6 +340,24 @@ def report_disagreements(
             "inspector__username",
         )[(page - 1) * size : page * size]
     ]
+
+
+def report_disagreements(
+    *,
+    scope: ReportScope,
+    filters: DisagreementFilters | None = None,
+    page: int = 1,
+    page_size: int | None = None,
+) -> DisagreementPage:
+    """Return a page of judgments the model disagreed with, newest items first."""
+    filters = filters or DisagreementFilters()
+    size = page_size or analytics_settings().disagreements_page_size
+    start, _ = day_bounds(scope.since)
+    _, end = day_bounds(scope.until)
+    judgments = _disagreeing_judgments(scope, filters, start, end)
+    pairs = _class_pairs(scope, filters, judgments)
+    total = sum(pair.count for pair in pairs)
+    rows = _disagreement_rows(judgments, page, size)
     return DisagreementPage(
         rule_text="each judgment whose label differs from the model's (an item judged twice "
         "may appear twice)",
