@@ -1,7 +1,7 @@
 """Adjudication of disagreements: an ml_lead records an item's true label, blind to its source.
 
 Services (writes) and selectors (reads) in one focused module; the outcome arithmetic is the
-Django-free ``analytics.summary_agreement.adjudication_outcomes``.
+Django-free ``analytics.summaries.agreement.adjudication_outcomes``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
 from analytics.models import Adjudication
-from analytics.summary_agreement import AdjudicationOutcomes, adjudication_outcomes
+from analytics.summaries.agreement import AdjudicationOutcomes, adjudication_outcomes
 from deployments.audit import audit_record
 from deployments.models import Deployment, ModelVersion, Prediction
+from deployments.selectors import queue_model_version_find
 from inspections.models import Item, Judgment, Queue
 
 # Candidate order must not be predictable from anything on the page: the OS source, not a
@@ -87,8 +88,7 @@ def adjudication_delete(*, adjudication: Adjudication, actor: User) -> None:
 def adjudication_model_version(*, queue: Queue, key: str | None) -> ModelVersion | None:
     """Return the queue's model version named ``<name>:<version>``, else its first shadow one."""
     if key:
-        name, _, version = key.partition(":")
-        return ModelVersion.objects.filter(queue=queue, name=name, version=version).first()
+        return queue_model_version_find(queue=queue, key=key)
     deployment = (
         Deployment.objects.select_related("model_version")
         .filter(queue=queue, role=Deployment.Role.SHADOW)

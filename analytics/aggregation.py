@@ -5,8 +5,8 @@ variant comparisons) are GROUP BY queries. Per-prediction scalars (confidence, l
 lag) and feature vectors are read for the period only -- one day at most, for a rollup
 or for the open day -- because their bins must match the pure functions' bins exactly.
 Plain SQL that SQLite and PostgreSQL both run; only the lag expression differs. The
-f-strings splice only this module's constant CTEs; every value is a bound parameter
-(hence the S608 waivers).
+f-strings splice only this module's constant CTEs and the models' table names and states;
+every value from a caller is a bound parameter (hence the S608 waivers).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 
-from analytics.binning import ReferenceBins, feature_histograms
-from analytics.calibration import coverage_bins, reliability_bins
-from analytics.counts import (
+from analytics.stats.binning import ReferenceBins, feature_histograms
+from analytics.stats.calibration import coverage_bins, reliability_bins
+from analytics.stats.counts import (
     LAG_EDGES_SECONDS,
     LATENCY_EDGES_MS,
     FleissSums,
@@ -37,28 +37,35 @@ from analytics.counts import (
     log_histogram,
     reason_kind,
 )
-from deployments.models import ModelVersion
-from inspections.models import Queue
+from deployments.models import ModelVersion, Prediction
+from inspections.models import Item, Judgment, Queue
 
-PERIOD_ITEMS = """
+# Table names and state values come from the models, so a rename cannot leave the SQL behind.
+ITEM_TABLE = Item._meta.db_table
+JUDGMENT_TABLE = Judgment._meta.db_table
+PREDICTION_TABLE = Prediction._meta.db_table
+COMPLETE = Item.HumanStatus.COMPLETE.value
+OK = Prediction.Status.OK.value
+
+PERIOD_ITEMS = f"""
 period_items AS (
-    SELECT id, received_at, human_status FROM inspections_item
+    SELECT id, received_at, human_status FROM {ITEM_TABLE}
     WHERE queue_id = %s AND received_at >= %s AND received_at < %s
-)"""
+)"""  # noqa: S608
 
-CONSENSUS = """
+CONSENSUS = f"""
 consensus AS (
-    SELECT j.item_id, MIN(j.label) AS label FROM inspections_judgment j
+    SELECT j.item_id, MIN(j.label) AS label FROM {JUDGMENT_TABLE} j
     JOIN period_items i ON i.id = j.item_id
-    WHERE i.human_status = 'complete'
+    WHERE i.human_status = '{COMPLETE}'
     GROUP BY j.item_id HAVING COUNT(DISTINCT j.label) = 1
-)"""
+)"""  # noqa: S608
 
-JUDGED = """
+JUDGED = f"""
 judged AS (
     SELECT j.item_id, COUNT(*) AS n, COUNT(DISTINCT j.label) AS labels
-    FROM inspections_judgment j JOIN period_items i ON i.id = j.item_id GROUP BY j.item_id
-)"""
+    FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id GROUP BY j.item_id
+)"""  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -103,14 +110,14 @@ def _item_counts(period: Period) -> ItemCounts:
     # "Undecided" is CONSENSUS's complement: not complete, or judgments that disagree.
     sql = f"""WITH {PERIOD_ITEMS}, {JUDGED}
         SELECT COUNT(*),
-               SUM(CASE WHEN i.human_status = 'complete' AND n.labels = 1 THEN 0 ELSE 1 END),
+               SUM(CASE WHEN i.human_status = '{COMPLETE}' AND n.labels = 1 THEN 0 ELSE 1 END),
                SUM(CASE WHEN p.id IS NULL THEN 1 ELSE 0 END),
                SUM(COALESCE(n.n, 0)),
                SUM(CASE WHEN n.n >= 2 THEN 1 ELSE 0 END),
                SUM(CASE WHEN n.n >= 3 THEN 1 ELSE 0 END)
         FROM period_items i
         LEFT JOIN judged n ON n.item_id = i.id
-        LEFT JOIN deployments_prediction p
+        LEFT JOIN {PREDICTION_TABLE} p
             ON p.item_id = i.id AND p.model_version_id = %s"""  # noqa: S608
     ((items, undecided, unscored, judgments, multi, crowded),) = _rows(
         sql, [*period.params(), period.model_version.pk]
@@ -143,10 +150,10 @@ def queue_period_counts(*, queue: Queue, start: datetime, end: datetime) -> tupl
 def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[int, Matrix]]:
     """Return the human x model table over every judgment, and [n, agreed] per inspector."""
     sql = f"""WITH {PERIOD_ITEMS}
-        SELECT j.inspector_id, j.label, p.label, COUNT(*) FROM inspections_judgment j
+        SELECT j.inspector_id, j.label, p.label, COUNT(*) FROM {JUDGMENT_TABLE} j
         JOIN period_items i ON i.id = j.item_id
-        JOIN deployments_prediction p ON p.item_id = j.item_id
-            AND p.model_version_id = %s AND p.status = 'ok'
+        JOIN {PREDICTION_TABLE} p ON p.item_id = j.item_id
+            AND p.model_version_id = %s AND p.status = '{OK}'
         GROUP BY j.inspector_id, j.label, p.label"""  # noqa: S608
     k = len(index)
     table = np.zeros((k, k), np.int64)
@@ -168,12 +175,12 @@ def _pairs(period: Period, index: dict[str, int]) -> Matrix:
     sql = f"""WITH {PERIOD_ITEMS}, ranked AS (
             SELECT j.item_id, j.label,
                    ROW_NUMBER() OVER (PARTITION BY j.item_id ORDER BY j.created_at, j.id) AS rn
-            FROM inspections_judgment j JOIN period_items i ON i.id = j.item_id
+            FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id
         )
         SELECT a.label, b.label, p.label, COUNT(*) FROM ranked a
         JOIN ranked b ON b.item_id = a.item_id AND b.rn = 2
-        JOIN deployments_prediction p ON p.item_id = a.item_id
-            AND p.model_version_id = %s AND p.status = 'ok'
+        JOIN {PREDICTION_TABLE} p ON p.item_id = a.item_id
+            AND p.model_version_id = %s AND p.status = '{OK}'
         WHERE a.rn = 1
         GROUP BY a.label, b.label, p.label"""  # noqa: S608
     k = len(index)
@@ -187,10 +194,10 @@ def _pairs(period: Period, index: dict[str, int]) -> Matrix:
 def _fleiss(period: Period, index: dict[str, int]) -> dict[int, FleissSums]:
     """Return Fleiss sums per number of raters, over items judged by three or more."""
     sql = f"""WITH {PERIOD_ITEMS}, crowded AS (
-            SELECT j.item_id FROM inspections_judgment j JOIN period_items i ON i.id = j.item_id
+            SELECT j.item_id FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id
             GROUP BY j.item_id HAVING COUNT(*) >= 3
         )
-        SELECT j.item_id, j.label, COUNT(*) FROM inspections_judgment j
+        SELECT j.item_id, j.label, COUNT(*) FROM {JUDGMENT_TABLE} j
         JOIN crowded c ON c.item_id = j.item_id GROUP BY j.item_id, j.label"""  # noqa: S608
     per_item: dict[int, np.ndarray] = {}
     for item_id, label, count in _rows(sql, period.params()):
@@ -209,10 +216,10 @@ def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
     related += list(version.variants.all())
     sql = f"""WITH {PERIOD_ITEMS}
         SELECT a.label, b.label, COUNT(*) FROM period_items i
-        JOIN deployments_prediction a ON a.item_id = i.id
-            AND a.model_version_id = %s AND a.status = 'ok'
-        JOIN deployments_prediction b ON b.item_id = i.id
-            AND b.model_version_id = %s AND b.status = 'ok'
+        JOIN {PREDICTION_TABLE} a ON a.item_id = i.id
+            AND a.model_version_id = %s AND a.status = '{OK}'
+        JOIN {PREDICTION_TABLE} b ON b.item_id = i.id
+            AND b.model_version_id = %s AND b.status = '{OK}'
         GROUP BY a.label, b.label"""  # noqa: S608
     k = len(index)
     tables = {}
@@ -226,10 +233,10 @@ def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
 
 
 # The features of the period's items this model version scored (alias f).
-SCORED_FEATURES = """FROM period_items i
-        JOIN inspections_item f ON f.id = i.id
-        JOIN deployments_prediction p ON p.item_id = i.id
-            AND p.model_version_id = %s AND p.status = 'ok'"""
+SCORED_FEATURES = f"""FROM period_items i
+        JOIN {ITEM_TABLE} f ON f.id = i.id
+        JOIN {PREDICTION_TABLE} p ON p.item_id = i.id
+            AND p.model_version_id = %s AND p.status = '{OK}'"""
 
 
 def _feature_text_sql() -> str:
@@ -321,13 +328,13 @@ def _period_counts(
         SELECT p.status, p.label, c.label, p.confidence, p.latency_ms, p.backend,
                {_lag_seconds()}, p.reason
         FROM period_items i
-        JOIN deployments_prediction p ON p.item_id = i.id AND p.model_version_id = %s
+        JOIN {PREDICTION_TABLE} p ON p.item_id = i.id AND p.model_version_id = %s
         LEFT JOIN consensus c ON c.item_id = i.id"""  # noqa: S608
     rows = _rows(sql, [*period.params(), period.model_version.pk])
-    ok = [row for row in rows if row[0] == "ok" and row[1] in index]
+    ok = [row for row in rows if row[0] == OK and row[1] in index]
     errors: dict[str, int] = {}
     for row in rows:
-        if row[0] != "ok":
+        if row[0] != OK:
             kind = reason_kind(row[7] or "")
             errors[kind] = errors.get(kind, 0) + 1
     model = np.fromiter((index[row[1]] for row in ok), np.int64, len(ok))

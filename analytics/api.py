@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from analytics.params import day_range_parse, report_options
-from analytics.selectors import REPORT_KINDS, ReportScope, report_build
-from analytics.serialize import jsonable
-from deployments.models import ModelVersion
+from analytics.params import day_range_parse
+from analytics.registry import REPORT_KINDS
+from analytics.selectors import ReportScope
+from analytics.summaries.serialize import jsonable
+from deployments.selectors import model_key_parse, queue_model_version_find
 from inspections.api import api
 from inspections.models import Queue
 from shadowlab import roles
@@ -40,23 +41,20 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     if queue is None:
         return _problem(request, 404, f"there is no queue '{slug}'")
     model = request.GET.get("model", "")
-    name, _, version = model.partition(":")
-    if not name or not version:
+    try:
+        model_key_parse(model)
+    except ValueError:
         return _problem(request, 400, "model must be given as <name>:<version>")
-    model_version = (
-        ModelVersion.objects.select_related("queue", "parent")
-        .filter(queue=queue, name=name, version=version)
-        .first()
-    )
+    model_version = queue_model_version_find(queue=queue, key=model)
     if model_version is None:
         return _problem(request, 404, f"queue '{slug}' has no model version {model}")
     try:
         since, until = day_range_parse(request.GET)
-        options = report_options(kind, request.GET)
+        options = REPORT_KINDS[kind].options_parse(request.GET)
     except ValueError as exc:
         return _problem(request, 400, str(exc))
     scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
-    report = report_build(kind=kind, scope=scope, options=options)
+    report = REPORT_KINDS[kind].build(scope, options)
     body = {
         "kind": kind,
         "queue": queue.slug,

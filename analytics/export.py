@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from django.db.models import Prefetch
 
+from analytics.days import day_bounds
 from analytics.selectors import ReportScope
-from analytics.services import day_bounds
 from deployments.models import Prediction
 from inspections.models import Item, Judgment
 

@@ -40,25 +40,31 @@ def day_range_parse(params: Mapping[str, Any]) -> tuple[date, date]:
     return since, until
 
 
-def report_options(kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the kind's own options for ``report_build``; raise ValueError on bad values."""
-    if kind == "agreement":
-        rule = params.get("rule") or "each"
-        if rule not in ("each", "consensus"):
-            raise ValueError(f"rule must be 'each' or 'consensus', got {rule!r}")
-        return {"rule": rule}
-    if kind == "disagreements":
-        page = number_parse(params.get("page"), "page", int)
-        page = 1 if page is None else page
-        page_size = number_parse(params.get("page_size"), "page_size", int)
-        if page < 1 or (page_size is not None and not 1 <= page_size <= 500):
-            raise ValueError("page must be at least 1 and page_size between 1 and 500")
-        filters = DisagreementFilters(
-            human_label=params.get("human_label") or None,
-            model_label=params.get("model_label") or None,
-            confidence_min=number_parse(params.get("confidence_min"), "confidence_min", float),
-            confidence_max=number_parse(params.get("confidence_max"), "confidence_max", float),
-            inspector=params.get("inspector") or None,
-        )
-        return {"filters": filters, "page": page, "page_size": page_size}
+def no_options(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return no options: the kind takes none beyond its scope."""
     return {}
+
+
+def agreement_options_parse(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the agreement report's rule; raise ValueError on an unknown one."""
+    rule = params.get("rule") or "each"
+    if rule not in ("each", "consensus"):
+        raise ValueError(f"rule must be 'each' or 'consensus', got {rule!r}")
+    return {"rule": rule}
+
+
+def disagreements_options_parse(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the disagreements page, page size and filters; raise ValueError on bad values."""
+    page = number_parse(params.get("page"), "page", int)
+    page = 1 if page is None else page
+    page_size = number_parse(params.get("page_size"), "page_size", int)
+    if page < 1 or (page_size is not None and not 1 <= page_size <= 500):
+        raise ValueError("page must be at least 1 and page_size between 1 and 500")
+    filters = DisagreementFilters(
+        human_label=params.get("human_label") or None,
+        model_label=params.get("model_label") or None,
+        confidence_min=number_parse(params.get("confidence_min"), "confidence_min", float),
+        confidence_max=number_parse(params.get("confidence_max"), "confidence_max", float),
+        inspector=params.get("inspector") or None,
+    )
+    return {"filters": filters, "page": page, "page_size": page_size}

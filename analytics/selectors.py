@@ -1,38 +1,32 @@
 """Reads for the analytics reports: rollups of closed days plus the open day, then a report.
 
-Pages and the JSON API both call ``report_build`` (or one ``report_<kind>``) with a queue,
-a model version and an inclusive range of UTC days.
+Pages and the JSON API both call one ``report_<kind>``, through ``analytics.registry``, with
+a queue, a model version and an inclusive range of UTC days.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, QuerySet
 
 from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
-from analytics.binning import ReferenceBins
-from analytics.counts import (
+from analytics.config import analytics_settings
+from analytics.days import day_bounds, utc_today
+from analytics.models import DailyRollup, ReferenceProfile
+from analytics.services import profile_bins
+from analytics.stats.binning import ReferenceBins
+from analytics.stats.counts import (
     PeriodCounts,
     period_counts_from_json,
     period_counts_sum,
     rollup_is_current,
 )
-from analytics.drift import DriftThresholds
-from analytics.models import DailyRollup
-from analytics.services import (
-    analytics_setting,
-    day_bounds,
-    profile_bins,
-    reference_profile_ensure,
-    utc_today,
-)
-from analytics.summary_agreement import (
+from analytics.stats.drift import DriftThresholds
+from analytics.summaries.agreement import (
     AdjudicationOutcomes,
     AgreementReport,
     BaselineReport,
@@ -40,17 +34,15 @@ from analytics.summary_agreement import (
     agreement_summary,
     baseline_summary,
 )
-from analytics.summary_confidence import (
+from analytics.summaries.confidence import (
     ConfidenceReport,
     OperationsReport,
     confidence_summary,
     operations_summary,
 )
-from analytics.summary_drift import DriftReport, drift_summary
+from analytics.summaries.drift import DriftReport, drift_summary
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
-
-REPORT_KINDS = ("agreement", "baseline", "disagreements", "drift", "confidence", "operations")
 
 
 @dataclass(frozen=True)
@@ -77,7 +69,12 @@ class ScopeCounts:
 def report_scope_default_range(*, until: date | None = None) -> tuple[date, date]:
     """Return the default range: DEFAULT_DAYS days ending today."""
     end = until or utc_today()
-    return end - timedelta(days=int(str(analytics_setting("DEFAULT_DAYS"))) - 1), end
+    return end - timedelta(days=analytics_settings().default_days - 1), end
+
+
+def reference_profile_get(*, model_version: ModelVersion) -> ReferenceProfile | None:
+    """Return the model version's stored reference profile; the worker builds it, never a read."""
+    return ReferenceProfile.objects.filter(model_version=model_version).first()
 
 
 def _next_busy_day(queue: Queue, day: date, last: date) -> date:
@@ -96,7 +93,7 @@ def _next_busy_day(queue: Queue, day: date, last: date) -> date:
 def scope_counts_gather(*, scope: ReportScope, with_features: bool = True) -> ScopeCounts:
     """Return the scope's counts: stored rollups, and days without one aggregated now."""
     version = scope.model_version
-    profile = reference_profile_ensure(model_version=version) if with_features else None
+    profile = reference_profile_get(model_version=version) if with_features else None
     bins = profile_bins(profile) if profile else None
     k = len(scope.queue.labels)
     last = min(scope.until, utc_today())
@@ -166,12 +163,13 @@ def report_baseline(*, scope: ReportScope) -> BaselineReport:
 
 def drift_thresholds() -> DriftThresholds:
     """Return the drift thresholds the ANALYTICS setting configures."""
+    config = analytics_settings()
     return DriftThresholds(
-        psi_moderate=float(str(analytics_setting("PSI_MODERATE"))),
-        psi_major=float(str(analytics_setting("PSI_MAJOR"))),
-        ks_alpha=float(str(analytics_setting("KS_ALPHA"))),
-        ks_min_statistic=float(str(analytics_setting("KS_MIN_STATISTIC"))),
-        correction="fdr_bh" if analytics_setting("CORRECTION") == "fdr_bh" else "holm",
+        psi_moderate=config.psi_moderate,
+        psi_major=config.psi_major,
+        ks_alpha=config.ks_alpha,
+        ks_min_statistic=config.ks_min_statistic,
+        correction=config.correction,
     )
 
 
@@ -189,7 +187,7 @@ def report_drift(*, scope: ReportScope, gathered: ScopeCounts | None = None) -> 
         days=gathered.days,
         labels=_labels(scope),
         thresholds=drift_thresholds(),
-        top_n=int(str(analytics_setting("TOP_DRIFTED_FEATURES"))),
+        top_n=analytics_settings().top_drifted_features,
     )
 
 
@@ -275,18 +273,10 @@ def _class_pairs_from_counts(
     return sorted(pairs, key=lambda p: (-p.count, p.human_label, p.model_label))
 
 
-def report_disagreements(
-    *,
-    scope: ReportScope,
-    filters: DisagreementFilters | None = None,
-    page: int = 1,
-    page_size: int | None = None,
-) -> DisagreementPage:
-    """Return a page of judgments the model disagreed with, newest items first."""
-    filters = filters or DisagreementFilters()
-    size = page_size or int(str(analytics_setting("DISAGREEMENTS_PAGE_SIZE")))
-    start, _ = day_bounds(scope.since)
-    _, end = day_bounds(scope.until)
+def _disagreeing_judgments(
+    scope: ReportScope, filters: DisagreementFilters, start: datetime, end: datetime
+) -> QuerySet[Judgment]:
+    """Return the scope's judgments whose label differs from the model's, filtered."""
     # One row per judgment: an item judged twice by two dissenting inspectors lists twice.
     judgments = Judgment.objects.filter(
         item__queue=scope.queue,
@@ -306,21 +296,31 @@ def report_disagreements(
         condition &= Q(item__predictions__confidence__lte=filters.confidence_max)
     if filters.inspector is not None:
         condition &= Q(inspector__username=filters.inspector)
-    judgments = judgments.filter(condition)
+    return judgments.filter(condition)
+
+
+def _class_pairs(
+    scope: ReportScope, filters: DisagreementFilters, judgments: QuerySet[Judgment]
+) -> list[ClassPairCount]:
+    """Return the disagreement counts per class pair, from rollups when the filters allow."""
     if filters.confidence_min is None and filters.confidence_max is None and not filters.inspector:
         # Unfiltered by confidence or inspector, the class-pair totals are the off-diagonal
         # cells of the rolled-up "each judgment" table: no scan of the period's judgments.
-        pairs = _class_pairs_from_counts(scope=scope, filters=filters)
-    else:
-        pairs = [
-            ClassPairCount(row["label"], row["item__predictions__label"], row["n"])
-            for row in judgments.values("label", "item__predictions__label")
-            .order_by()
-            .annotate(n=Count("id"))
-            .order_by("-n", "label", "item__predictions__label")
-        ]
-    total = sum(pair.count for pair in pairs)
-    rows = [
+        return _class_pairs_from_counts(scope=scope, filters=filters)
+    return [
+        ClassPairCount(row["label"], row["item__predictions__label"], row["n"])
+        for row in judgments.values("label", "item__predictions__label")
+        .order_by()
+        .annotate(n=Count("id"))
+        .order_by("-n", "label", "item__predictions__label")
+    ]
+
+
+def _disagreement_rows(
+    judgments: QuerySet[Judgment], page: int, size: int
+) -> list[DisagreementRow]:
+    """Return one page of disagreeing judgments, newest items first."""
+    return [
         DisagreementRow(
             item_id=row["item_id"],
             external_id=row["item__external_id"],
@@ -340,6 +340,24 @@ def report_disagreements(
             "inspector__username",
         )[(page - 1) * size : page * size]
     ]
+
+
+def report_disagreements(
+    *,
+    scope: ReportScope,
+    filters: DisagreementFilters | None = None,
+    page: int = 1,
+    page_size: int | None = None,
+) -> DisagreementPage:
+    """Return a page of judgments the model disagreed with, newest items first."""
+    filters = filters or DisagreementFilters()
+    size = page_size or analytics_settings().disagreements_page_size
+    start, _ = day_bounds(scope.since)
+    _, end = day_bounds(scope.until)
+    judgments = _disagreeing_judgments(scope, filters, start, end)
+    pairs = _class_pairs(scope, filters, judgments)
+    total = sum(pair.count for pair in pairs)
+    rows = _disagreement_rows(judgments, page, size)
     return DisagreementPage(
         rule_text="each judgment whose label differs from the model's (an item judged twice "
         "may appear twice)",
@@ -360,23 +378,3 @@ def report_disagreements(
             ),
         ),
     )
-
-
-def report_build(*, kind: str, scope: ReportScope, options: dict[str, Any]) -> object:
-    """Return the report of this kind; options are the kind's own parameters."""
-    builders: dict[str, Callable[[], object]] = {
-        "agreement": lambda: report_agreement(scope=scope, rule=options.get("rule", "each")),
-        "baseline": lambda: report_baseline(scope=scope),
-        "disagreements": lambda: report_disagreements(
-            scope=scope,
-            filters=options.get("filters"),
-            page=options.get("page", 1),
-            page_size=options.get("page_size"),
-        ),
-        "drift": lambda: report_drift(scope=scope),
-        "confidence": lambda: report_confidence(scope=scope),
-        "operations": lambda: report_operations(scope=scope),
-    }
-    if kind not in builders:
-        raise ValueError(f"unknown report kind {kind!r}; expected one of {', '.join(REPORT_KINDS)}")
-    return builders[kind]()

@@ -4,52 +4,22 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as clock
+from datetime import UTC, date, timedelta
 
 import numpy as np
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Min
-from django.utils import timezone
 
 from analytics.aggregation import Period, period_counts_compute
-from analytics.binning import ReferenceBins, feature_histograms, reference_bins_by_feature
-from analytics.counts import ROLLUP_FORMAT, period_counts_to_json
+from analytics.config import analytics_settings
+from analytics.days import day_bounds, utc_today
 from analytics.models import DailyRollup, ReferenceProfile
+from analytics.stats.binning import ReferenceBins, feature_histograms, reference_bins_by_feature
+from analytics.stats.counts import ROLLUP_FORMAT, period_counts_to_json
 from deployments.models import ModelVersion, Prediction
 from deployments.registry import reference_data
 
 logger = logging.getLogger(__name__)
-
-ANALYTICS_DEFAULTS: dict[str, object] = {
-    "PSI_MODERATE": 0.1,
-    "PSI_MAJOR": 0.25,
-    "KS_ALPHA": 0.05,
-    "KS_MIN_STATISTIC": 0.05,
-    "CORRECTION": "holm",
-    "DEFAULT_DAYS": 30,
-    "ROLLUP_LOOKBACK_DAYS": 3,
-    "ROLLUP_BACKFILL_DAYS": 90,
-    "TOP_DRIFTED_FEATURES": 5,
-    "DISAGREEMENTS_PAGE_SIZE": 50,
-}
-
-
-def analytics_setting(name: str) -> object:
-    """Return one ANALYTICS setting, its documented default when unset."""
-    return {**ANALYTICS_DEFAULTS, **getattr(settings, "ANALYTICS", {})}[name]
-
-
-def day_bounds(day: date) -> tuple[datetime, datetime]:
-    """Return the UTC start and end of a day (rollup days are UTC days)."""
-    start = datetime.combine(day, clock.min, tzinfo=UTC)
-    return start, start + timedelta(days=1)
-
-
-def utc_today() -> date:
-    """Return today's UTC date: the open day, never rolled up."""
-    return timezone.now().astimezone(UTC).date()
 
 
 def _edges(interior: list[float]) -> np.ndarray:
@@ -93,7 +63,10 @@ def reference_profile_build(*, model_version: ModelVersion) -> ReferenceProfile 
 
 
 def reference_profile_ensure(*, model_version: ModelVersion) -> ReferenceProfile | None:
-    """Return the stored reference profile, building it the first time it is needed."""
+    """Return the stored reference profile, building it if missing (worker path only).
+
+    Registration queues the build; this is the fallback when that message was lost.
+    """
     existing = ReferenceProfile.objects.filter(model_version=model_version).first()
     return existing or reference_profile_build(model_version=model_version)
 
@@ -126,8 +99,8 @@ def rollups_refresh(*, today: date | None = None) -> int:
     an older format.
     """
     today = today or utc_today()
-    lookback = int(str(analytics_setting("ROLLUP_LOOKBACK_DAYS")))
-    backfill = int(str(analytics_setting("ROLLUP_BACKFILL_DAYS")))
+    lookback = analytics_settings().rollup_lookback_days
+    backfill = analytics_settings().rollup_backfill_days
     computed = 0
     for version in ModelVersion.objects.select_related("queue", "parent"):
         first = Prediction.objects.filter(model_version=version).aggregate(

@@ -12,37 +12,16 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from analytics import reports
-from analytics.charts import report_charts
 from analytics.export import export_csv_lines
-from analytics.headlines import HEADLINE_RULES
-from analytics.params import day_range_parse, report_options
-from analytics.selectors import REPORT_KINDS, ReportScope, report_build
+from analytics.overview import queue_overview
+from analytics.params import day_range_parse
+from analytics.registry import REPORT_KINDS, report_kind_titles
+from analytics.selectors import ReportScope
+from analytics.summaries.headlines import HEADLINE_RULES
 from deployments.models import Deployment, ModelVersion
+from deployments.selectors import queue_model_version_find
 from inspections.models import Queue
 from shadowlab import roles
-
-REPORT_TITLES = {
-    "agreement": "Agreement with inspectors",
-    "baseline": "Human baseline",
-    "disagreements": "Disagreements",
-    "drift": "Drift",
-    "confidence": "Confidence and calibration",
-    "operations": "Operations",
-}
-
-# Each kind's own query parameters, kept in links, pages and the JSON URL.
-REPORT_FILTERS = {
-    "agreement": ("rule",),
-    "disagreements": (
-        "human_label",
-        "model_label",
-        "confidence_min",
-        "confidence_max",
-        "inspector",
-    ),
-}
-
 
 # plotly.js writes style attributes on the SVG it draws and adds a <style> element for its
 # modebar and hover labels; style-src 'self' blocks both (the browser test sees the console
@@ -53,11 +32,9 @@ charts_csp = csp_update({"style-src": ["'unsafe-inline'"]})
 def _model_version_pick(queue: Queue, key: str) -> ModelVersion | None:
     """Return the queue's version named name:version, else its live or shadow one, else any."""
     versions = ModelVersion.objects.select_related("queue", "parent").filter(queue=queue)
-    name, _, version = key.partition(":")
-    if name and version:
-        chosen = versions.filter(name=name, version=version).first()
-        if chosen is not None:
-            return chosen
+    chosen = queue_model_version_find(queue=queue, key=key)
+    if chosen is not None:
+        return chosen
     for role in (Deployment.Role.LIVE, Deployment.Role.SHADOW, Deployment.Role.CANARY):
         chosen = versions.filter(deployments__queue=queue, deployments__role=role).first()
         if chosen is not None:
@@ -80,13 +57,13 @@ def overview(request: HttpRequest) -> HttpResponse:
     except ValueError as exc:
         return render(request, "analytics/overview.html", {"error": str(exc)}, status=400)
     queues = list(Queue.objects.order_by("name"))
-    overviews = [reports.queue_overview(queue=queue, since=since, until=until) for queue in queues]
+    overviews = [queue_overview(queue=queue, since=since, until=until) for queue in queues]
     context = {
         "overviews": overviews,
         "rules": HEADLINE_RULES,
         "since": since,
         "until": until,
-        "kinds": [(kind, REPORT_TITLES[kind]) for kind in REPORT_KINDS],
+        "kinds": report_kind_titles(),
     }
     return render(request, "analytics/overview.html", context)
 
@@ -99,6 +76,7 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """Show one report of a queue's model version over a range of days, with its charts."""
     if kind not in REPORT_KINDS:
         raise Http404(f"there is no report {kind!r}")
+    report_kind = REPORT_KINDS[kind]
     wanted = request.GET.get("queue")
     if wanted and wanted != slug:
         target = get_object_or_404(Queue, slug=wanted)
@@ -113,28 +91,28 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "versions": ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"),
         "model_version": model_version,
         "kind": kind,
-        "title": REPORT_TITLES[kind],
-        "kinds": [(k, REPORT_TITLES[k]) for k in REPORT_KINDS],
+        "title": report_kind.title,
+        "kinds": report_kind_titles(),
         "params": request.GET,
     }
     if model_version is None:
         return render(request, "analytics/report.html", context)
     try:
         since, until = day_range_parse(request.GET)
-        options = report_options(kind, request.GET)
+        options = report_kind.options_parse(request.GET)
     except ValueError as exc:
         context["error"] = str(exc)
         return render(request, "analytics/report.html", context, status=400)
     scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
-    report = report_build(kind=kind, scope=scope, options=options)
+    report = report_kind.build(scope, options)
     query = _query(model_version, since, until)
-    filters = {k: request.GET.get(k, "") for k in REPORT_FILTERS.get(kind, ())}
+    filters = {k: request.GET.get(k, "") for k in report_kind.filters}
     page_query = _query(model_version, since, until, **filters)
     context.update(
         since=since,
         until=until,
         report=report,
-        charts=report_charts(kind, report),
+        charts=report_kind.charts(report),
         query=query,
         filters=filters,
         page_query=page_query,
@@ -142,18 +120,6 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         export_url=f"{reverse('analytics:export', args=[queue.slug])}?{query}",
     )
     return render(request, "analytics/report.html", context)
-
-
-REPORT_FILTERS = {
-    "agreement": ("rule",),
-    "disagreements": (
-        "human_label",
-        "model_label",
-        "confidence_min",
-        "confidence_max",
-        "inspector",
-    ),
-}
 
 
 @require_GET

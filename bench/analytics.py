@@ -59,7 +59,8 @@ def main() -> None:
     from sklearn.metrics import cohen_kappa_score, confusion_matrix, precision_recall_fscore_support
 
     from analytics import services
-    from analytics.selectors import ReportScope, report_build
+    from analytics.registry import report_build
+    from analytics.selectors import ReportScope
     from deployments.registry import reference_data
     from shadowlab import digits, roles
     from shadowlab.demo import demo_setup

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,8 @@ from deployments.parity import ParityReport, agreement_measure, latency_measure
 from deployments.quantization import model_quantize
 from deployments.runtime import ModelRunner, file_sha256
 from inspections.models import Item, Queue
+
+logger = logging.getLogger(__name__)
 
 MAX_REFERENCE_ROWS = 200_000
 
@@ -81,6 +85,18 @@ def reference_load(path: Path, *, width: int) -> np.ndarray:
     if not np.all(np.isfinite(matrix)):
         raise ModelRejected("reference data contains NaN or infinite values")
     return matrix
+
+
+def _reference_profile_enqueue(model_version_id: int) -> None:
+    """Queue the build of a new version's reference profile for the worker."""
+    # Imported here: analytics builds on deployments, not the other way round.
+    from analytics.tasks import reference_profile_build
+
+    try:
+        reference_profile_build.delay(model_version_id)
+    except Exception:
+        # Broker down: the first scoring batch or rollup on the worker builds it instead.
+        logger.warning("reference profile of model version %d not queued", model_version_id)
 
 
 def model_version_register(
@@ -167,6 +183,7 @@ def model_version_register(
                     "reference_rows": model_version.reference_rows,
                 },
             )
+            transaction.on_commit(partial(_reference_profile_enqueue, model_version.pk))
     except Exception:
         storage = model_version.onnx_file.storage
         for stored_name in stored:

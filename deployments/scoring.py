@@ -268,12 +268,25 @@ def _observe(
 _versions: dict[int, ModelVersion] = {}
 
 
+def _reference_profile_ensure(model_version: ModelVersion) -> None:
+    """Build the version's reference profile on its first batch here, if registration did not."""
+    # Imported here: analytics builds on deployments, not the other way round.
+    from analytics.services import reference_profile_ensure
+
+    try:
+        reference_profile_ensure(model_version=model_version)
+    except Exception:
+        # Drift reports wait for the profile; scoring must not. The next rollup tries again.
+        log.exception("reference profile of %s not built", model_version.key)
+
+
 def _model_version(pk: int) -> ModelVersion | None:
     """Return a model version, from this process's cache: registered versions never change."""
     version = _versions.get(pk)
     if version is None:
         version = ModelVersion.objects.filter(pk=pk).first()
         if version is not None:
+            _reference_profile_ensure(version)
             _versions[pk] = version
     return version
 

@@ -274,7 +274,7 @@ LOGGING = {
 # VAR_DIR so that a second run prints the same.
 SHADOWLAB_DEMO_PASSWORD = env.str("SHADOWLAB_DEMO_PASSWORD", default="")
 
-# Analytics reports (analytics.services.ANALYTICS_DEFAULTS documents every key).
+# Analytics reports (analytics.config.AnalyticsSettings documents every key).
 ANALYTICS = {
     # Drift: PSI on 10 reference-quantile bins at or above these is "moderate" / "major"
     # (Siddiqi 2006); KS flags a feature when its Holm-adjusted p-value is below KS_ALPHA

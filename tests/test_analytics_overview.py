@@ -9,8 +9,9 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
+from analytics.days import utc_today
 from analytics.models import DailyRollup
-from analytics.services import rollups_refresh, utc_today
+from analytics.services import rollups_refresh
 from deployments.models import Prediction
 from deployments.registry import model_version_register
 from deployments.scoring import predictions_score

@@ -8,7 +8,6 @@ invalid property fails here, in Python, and not silently in the browser.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from analytics.charts.agreement import agreement_charts, baseline_charts, disagreement_charts
@@ -30,14 +29,9 @@ __all__ = [
 
 def report_charts(kind: str, report: Any) -> list[Chart]:
     """Return the charts of a report of this kind."""
-    builders: dict[str, Callable[[Any], list[Chart]]] = {
-        "agreement": agreement_charts,
-        "baseline": baseline_charts,
-        "disagreements": disagreement_charts,
-        "drift": drift_charts,
-        "confidence": confidence_charts,
-        "operations": operations_charts,
-    }
-    if kind not in builders:
+    # Imported here: the registry imports this package's modules.
+    from analytics.registry import REPORT_KINDS
+
+    if kind not in REPORT_KINDS:
         raise ValueError(f"no charts for a {kind!r} report")
-    return builders[kind](report)
+    return REPORT_KINDS[kind].charts(report)

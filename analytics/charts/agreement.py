@@ -12,13 +12,14 @@ from analytics.charts.base import (
     MODEL,
     SECOND,
     Chart,
+    Figure,
     axis_titled,
     day_axis,
     figure_build,
     finite_all,
     interval_errors,
 )
-from analytics.summary_agreement import AgreementReport, BaselineReport
+from analytics.summaries.agreement import AgreementReport, BaselineReport
 
 if TYPE_CHECKING:  # the selectors module imports Django models; the charts need none
     from analytics.selectors import DisagreementPage
@@ -26,91 +27,10 @@ if TYPE_CHECKING:  # the selectors module imports Django models; the charts need
 
 def agreement_charts(report: AgreementReport) -> list[Chart]:
     """Return the confusion heatmap, agreement per day, per-class and per-inspector charts."""
-    labels = report.labels
-    counts = report.confusion
-    text = [[f"{counts[h][m]}" for m in range(len(labels))] for h in range(len(labels))]
-    heatmap = figure_build(
-        [
-            go.Heatmap(
-                z=[finite_all(row) for row in report.confusion_normalised],
-                x=labels,
-                y=labels,
-                text=text,
-                texttemplate="%{text}",
-                zmin=0,
-                zmax=1,
-                colorscale="Blues",
-                colorbar={"title": {"text": "share of row"}},
-                hovertemplate="human %{y}, model %{x}<br>%{z:.1%} of the row (%{text} "
-                "judgments)<extra></extra>",
-            )
-        ],
-        {
-            "height": 460,
-            "xaxis": axis_titled("Model label", type="category", side="bottom"),
-            "yaxis": axis_titled("Human label (reference)", type="category", autorange="reversed"),
-        },
-    )
-    days = [d for d in report.days if d.n > 0]
-    per_day = figure_build(
-        [
-            go.Scatter(
-                x=[d.day.isoformat() for d in days],
-                y=[d.rate for d in days],
-                error_y=interval_errors(
-                    [d.rate for d in days], [d.low for d in days], [d.high for d in days]
-                ),
-                customdata=[d.n for d in days],
-                mode="lines+markers",
-                name="agreement",
-                line={"color": MODEL},
-                hovertemplate="%{x}: %{y:.1%} of %{customdata} judgments<extra></extra>",
-            )
-        ],
-        {
-            "xaxis": day_axis([d.day for d in days]),
-            "yaxis": axis_titled(
-                "Agreement with inspectors (share)", range=[0, 1.02], tickformat=".0%"
-            ),
-        },
-    )
-    classes = figure_build(
-        [
-            go.Bar(
-                x=[c.label for c in report.classes],
-                y=[getattr(c, name) for c in report.classes],
-                name=name.capitalize() if name != "f1" else "F1",
-                marker={"color": color},
-            )
-            for name, color in (("precision", MODEL), ("recall", SECOND), ("f1", HUMAN))
-        ],
-        {
-            "barmode": "group",
-            "xaxis": axis_titled("Label", type="category"),
-            "yaxis": axis_titled("Score (0 to 1)", range=[0, 1.02]),
-        },
-    )
-    inspectors = figure_build(
-        [
-            go.Bar(
-                x=[r.inspector for r in report.inspectors],
-                y=finite_all([r.rate for r in report.inspectors]),
-                error_y=interval_errors(
-                    [r.rate for r in report.inspectors],
-                    [r.low for r in report.inspectors],
-                    [r.high for r in report.inspectors],
-                ),
-                customdata=[r.n for r in report.inspectors],
-                marker={"color": MODEL},
-                name="agreement",
-                hovertemplate="%{x}: %{y:.1%} of %{customdata} judgments<extra></extra>",
-            )
-        ],
-        {
-            "xaxis": axis_titled("Inspector", type="category"),
-            "yaxis": axis_titled("Model agreement with inspector (share)", range=[0, 1.02]),
-        },
-    )
+    heatmap = _heatmap_figure(report)
+    per_day = _per_day_figure(report)
+    classes = _classes_figure(report)
+    inspectors = _inspectors_figure(report)
     return [
         Chart(
             "chart-confusion",
@@ -138,6 +58,107 @@ def agreement_charts(report: AgreementReport) -> list[Chart]:
             inspectors,
         ),
     ]
+
+
+def _heatmap_figure(report: AgreementReport) -> Figure:
+    """Return the row-normalised confusion heatmap, cells labelled with judgment counts."""
+    labels = report.labels
+    counts = report.confusion
+    text = [[f"{counts[h][m]}" for m in range(len(labels))] for h in range(len(labels))]
+    return figure_build(
+        [
+            go.Heatmap(
+                z=[finite_all(row) for row in report.confusion_normalised],
+                x=labels,
+                y=labels,
+                text=text,
+                texttemplate="%{text}",
+                zmin=0,
+                zmax=1,
+                colorscale="Blues",
+                colorbar={"title": {"text": "share of row"}},
+                hovertemplate="human %{y}, model %{x}<br>%{z:.1%} of the row (%{text} "
+                "judgments)<extra></extra>",
+            )
+        ],
+        {
+            "height": 460,
+            "xaxis": axis_titled("Model label", type="category", side="bottom"),
+            "yaxis": axis_titled("Human label (reference)", type="category", autorange="reversed"),
+        },
+    )
+
+
+def _per_day_figure(report: AgreementReport) -> Figure:
+    """Return agreement per day with its intervals."""
+    days = [d for d in report.days if d.n > 0]
+    return figure_build(
+        [
+            go.Scatter(
+                x=[d.day.isoformat() for d in days],
+                y=[d.rate for d in days],
+                error_y=interval_errors(
+                    [d.rate for d in days], [d.low for d in days], [d.high for d in days]
+                ),
+                customdata=[d.n for d in days],
+                mode="lines+markers",
+                name="agreement",
+                line={"color": MODEL},
+                hovertemplate="%{x}: %{y:.1%} of %{customdata} judgments<extra></extra>",
+            )
+        ],
+        {
+            "xaxis": day_axis([d.day for d in days]),
+            "yaxis": axis_titled(
+                "Agreement with inspectors (share)", range=[0, 1.02], tickformat=".0%"
+            ),
+        },
+    )
+
+
+def _classes_figure(report: AgreementReport) -> Figure:
+    """Return precision, recall and F1 per label."""
+    return figure_build(
+        [
+            go.Bar(
+                x=[c.label for c in report.classes],
+                y=[getattr(c, name) for c in report.classes],
+                name=name.capitalize() if name != "f1" else "F1",
+                marker={"color": color},
+            )
+            for name, color in (("precision", MODEL), ("recall", SECOND), ("f1", HUMAN))
+        ],
+        {
+            "barmode": "group",
+            "xaxis": axis_titled("Label", type="category"),
+            "yaxis": axis_titled("Score (0 to 1)", range=[0, 1.02]),
+        },
+    )
+
+
+def _inspectors_figure(report: AgreementReport) -> Figure:
+    """Return the model's agreement with each inspector."""
+    return figure_build(
+        [
+            go.Bar(
+                x=[r.inspector for r in report.inspectors],
+                y=finite_all([r.rate for r in report.inspectors]),
+                error_y=interval_errors(
+                    [r.rate for r in report.inspectors],
+                    [r.low for r in report.inspectors],
+                    [r.high for r in report.inspectors],
+                ),
+                customdata=[r.n for r in report.inspectors],
+                marker={"color": MODEL},
+                name="agreement",
+                hovertemplate="%{x}: %{y:.1%} of %{customdata} judgments<extra></extra>",
+            )
+        ],
+        {
+            "xaxis": axis_titled("Inspector", type="category"),
+            "yaxis": axis_titled("Model agreement with inspector (share)", range=[0, 1.02]),
+        },
+    )
 
 
 def baseline_charts(report: BaselineReport) -> list[Chart]:

@@ -15,12 +15,13 @@ from analytics.charts.base import (
     SECOND,
     WARN,
     Chart,
+    Figure,
     axis_titled,
     figure_build,
     finite,
     finite_all,
 )
-from analytics.summary_confidence import ConfidenceReport, OperationsReport
+from analytics.summaries.confidence import ConfidenceReport, OperationsReport
 
 
 def _centres(edges: Sequence[float]) -> list[float]:
@@ -29,9 +30,40 @@ def _centres(edges: Sequence[float]) -> list[float]:
 
 def confidence_charts(report: ConfidenceReport) -> list[Chart]:
     """Return confidence histograms by agreement, the reliability diagram, the coverage curve."""
+    histogram = _histogram_figure(report)
+    reliability = _reliability_figure(report)
+    coverage = _coverage_figure(report)
+    ece = finite(report.expected_calibration_error)
+    return [
+        Chart(
+            "chart-confidence-histogram",
+            "Confidence when the model agreed and disagreed",
+            report.rule_text,
+            histogram,
+        ),
+        Chart(
+            "chart-reliability",
+            "Reliability diagram",
+            f"Expected calibration error {ece:.3f} ({report.ece_method})."
+            if ece is not None
+            else "No items to calibrate on.",
+            reliability,
+        ),
+        Chart(
+            "chart-coverage",
+            "Coverage curve",
+            "For each threshold: the share of items at or above it, and the model's agreement "
+            "with the human decision on them.",
+            coverage,
+        ),
+    ]
+
+
+def _histogram_figure(report: ConfidenceReport) -> Figure:
+    """Return the histogram of the model's confidence."""
     centres = _centres(report.histogram_edges)
     width = report.histogram_edges[1] - report.histogram_edges[0]
-    histogram = figure_build(
+    return figure_build(
         [
             go.Bar(
                 x=centres, y=counts, width=width, name=name, marker={"color": color}, opacity=0.75
@@ -47,7 +79,11 @@ def confidence_charts(report: ConfidenceReport) -> list[Chart]:
             "yaxis": axis_titled("Items (count)"),
         },
     )
-    reliability = figure_build(
+
+
+def _reliability_figure(report: ConfidenceReport) -> Figure:
+    """Return the reliability diagram: agreement against confidence per bin."""
+    return figure_build(
         [
             go.Scatter(
                 x=[0, 1],
@@ -72,7 +108,11 @@ def confidence_charts(report: ConfidenceReport) -> list[Chart]:
             "yaxis": axis_titled("Agreement with humans (share)", range=[0, 1.02]),
         },
     )
-    coverage = figure_build(
+
+
+def _coverage_figure(report: ConfidenceReport) -> Figure:
+    """Return the share the model would decide alone, and its agreement, per threshold."""
+    return figure_build(
         [
             go.Scatter(
                 x=report.coverage_thresholds,
@@ -112,99 +152,14 @@ def confidence_charts(report: ConfidenceReport) -> list[Chart]:
             "yaxis": axis_titled("Share", range=[0, 1.02], tickformat=".0%"),
         },
     )
-    ece = finite(report.expected_calibration_error)
-    return [
-        Chart(
-            "chart-confidence-histogram",
-            "Confidence when the model agreed and disagreed",
-            report.rule_text,
-            histogram,
-        ),
-        Chart(
-            "chart-reliability",
-            "Reliability diagram",
-            f"Expected calibration error {ece:.3f} ({report.ece_method})."
-            if ece is not None
-            else "No items to calibrate on.",
-            reliability,
-        ),
-        Chart(
-            "chart-coverage",
-            "Coverage curve",
-            "For each threshold: the share of items at or above it, and the model's agreement "
-            "with the human decision on them.",
-            coverage,
-        ),
-    ]
 
 
 def operations_charts(report: OperationsReport) -> list[Chart]:
     """Return latency percentiles per backend, error reasons, scoring lag, FP32/INT8 flips."""
-    backends = list(report.latency_ms)
-    latency = figure_build(
-        [
-            go.Bar(
-                x=backends,
-                y=finite_all([getattr(report.latency_ms[b], name) for b in backends]),
-                name=name,
-                marker={"color": color},
-            )
-            for name, color in (("p50", GOOD), ("p95", WARN), ("p99", BAD))
-        ],
-        {
-            "barmode": "group",
-            "xaxis": axis_titled("Inference backend", type="category"),
-            "yaxis": axis_titled("Latency per item (ms)", rangemode="tozero"),
-        },
-    )
-    reasons = figure_build(
-        [
-            go.Bar(
-                x=[r.count for r in report.reasons],
-                y=[r.kind for r in report.reasons],
-                orientation="h",
-                marker={"color": BAD},
-                name="errors",
-            )
-        ],
-        {
-            "xaxis": axis_titled("Failed predictions (count)", rangemode="tozero"),
-            "yaxis": axis_titled("Reason", type="category", autorange="reversed"),
-            "annotations": []
-            if report.reasons
-            else [
-                {
-                    "text": "No prediction failed in this range",
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0.5,
-                    "y": 0.5,
-                    "showarrow": False,
-                    "font": {"size": 15, "color": HUMAN},
-                }
-            ],
-        },
-    )
+    latency = _latency_figure(report)
+    reasons = _reasons_figure(report)
     lag = report.lag_seconds
-    shown = [i for i, c in enumerate(lag.counts) if c > 0]
-    low, high = (shown[0], shown[-1] + 1) if shown else (0, len(lag.counts))
-    lag_figure = figure_build(
-        [
-            go.Bar(
-                x=_centres(lag.edges[low : high + 1]),
-                y=lag.counts[low:high],
-                marker={"color": MODEL},
-                name="predictions",
-            )
-        ],
-        {
-            "xaxis": axis_titled(
-                "Scoring lag, received to prediction stored (s, log scale)", type="log"
-            ),
-            "yaxis": axis_titled("Predictions (count)"),
-            "bargap": 0.05,
-        },
-    )
+    lag_figure = _lag_figure(report)
     charts = [
         Chart(
             "chart-latency", "Latency percentiles per backend", report.percentile_method, latency
@@ -252,3 +207,80 @@ def operations_charts(report: OperationsReport) -> list[Chart]:
             )
         )
     return charts
+
+
+def _latency_figure(report: OperationsReport) -> Figure:
+    """Return the latency percentiles (p50, p95, p99) per backend."""
+    backends = list(report.latency_ms)
+    return figure_build(
+        [
+            go.Bar(
+                x=backends,
+                y=finite_all([getattr(report.latency_ms[b], name) for b in backends]),
+                name=name,
+                marker={"color": color},
+            )
+            for name, color in (("p50", GOOD), ("p95", WARN), ("p99", BAD))
+        ],
+        {
+            "barmode": "group",
+            "xaxis": axis_titled("Inference backend", type="category"),
+            "yaxis": axis_titled("Latency per item (ms)", rangemode="tozero"),
+        },
+    )
+
+
+def _reasons_figure(report: OperationsReport) -> Figure:
+    """Return the scoring errors per kind of reason."""
+    return figure_build(
+        [
+            go.Bar(
+                x=[r.count for r in report.reasons],
+                y=[r.kind for r in report.reasons],
+                orientation="h",
+                marker={"color": BAD},
+                name="errors",
+            )
+        ],
+        {
+            "xaxis": axis_titled("Failed predictions (count)", rangemode="tozero"),
+            "yaxis": axis_titled("Reason", type="category", autorange="reversed"),
+            "annotations": []
+            if report.reasons
+            else [
+                {
+                    "text": "No prediction failed in this range",
+                    "xref": "paper",
+                    "yref": "paper",
+                    "x": 0.5,
+                    "y": 0.5,
+                    "showarrow": False,
+                    "font": {"size": 15, "color": HUMAN},
+                }
+            ],
+        },
+    )
+
+
+def _lag_figure(report: OperationsReport) -> Figure:
+    """Return the histogram of scoring lag after arrival."""
+    lag = report.lag_seconds
+    shown = [i for i, c in enumerate(lag.counts) if c > 0]
+    low, high = (shown[0], shown[-1] + 1) if shown else (0, len(lag.counts))
+    return figure_build(
+        [
+            go.Bar(
+                x=_centres(lag.edges[low : high + 1]),
+                y=lag.counts[low:high],
+                marker={"color": MODEL},
+                name="predictions",
+            )
+        ],
+        {
+            "xaxis": axis_titled(
+                "Scoring lag, received to prediction stored (s, log scale)", type="log"
+            ),
+            "yaxis": axis_titled("Predictions (count)"),
+            "bargap": 0.05,
+        },
+    )

@@ -12,12 +12,13 @@ from analytics.charts.base import (
     MODEL,
     WARN,
     Chart,
+    Figure,
     axis_titled,
     day_axis,
     figure_build,
     finite_all,
 )
-from analytics.summary_drift import DriftReport
+from analytics.summaries.drift import DriftReport, FeatureDistributions, PredictionDrift
 
 
 def _line(y: float, color: str, label: str) -> dict[str, Any]:
@@ -37,9 +38,26 @@ def drift_charts(report: DriftReport) -> list[Chart]:
     """Return per-feature PSI, drift per day, the top features' distributions, label drift."""
     if not report.available:
         return []
+    charts = [
+        Chart(
+            "chart-psi",
+            "PSI per feature",
+            f"{report.binning}. Colour: drift level (PSI or KS after {report.correction}).",
+            _psi_figure(report),
+        ),
+        Chart("chart-drift-days", "Drift per day", report.ks_method, _days_figure(report)),
+    ]
+    charts.extend(_feature_chart(top) for top in report.top)
+    if report.prediction is not None:
+        charts.append(_prediction_chart(report.prediction))
+    return charts
+
+
+def _psi_figure(report: DriftReport) -> Figure:
+    """Return the PSI bar per feature, coloured by drift level, with the threshold lines."""
     thresholds = report.thresholds
     colors = {"major": BAD, "moderate": WARN}
-    psi = figure_build(
+    return figure_build(
         [
             go.Bar(
                 x=[f"f{f.index}" for f in report.features],
@@ -61,7 +79,11 @@ def drift_charts(report: DriftReport) -> list[Chart]:
             ],
         },
     )
-    per_day = figure_build(
+
+
+def _days_figure(report: DriftReport) -> Figure:
+    """Return the drifted-feature share and the largest PSI of each day."""
+    return figure_build(
         [
             go.Scatter(
                 x=[d.day.isoformat() for d in report.days],
@@ -88,86 +110,77 @@ def drift_charts(report: DriftReport) -> list[Chart]:
             "margin": {"l": 70, "r": 70, "t": 30, "b": 60},
         },
     )
-    charts = [
-        Chart(
-            "chart-psi",
-            "PSI per feature",
-            f"{report.binning}. Colour: drift level (PSI or KS after {report.correction}).",
-            psi,
-        ),
-        Chart("chart-drift-days", "Drift per day", report.ks_method, per_day),
-    ]
-    for top in report.top:
-        bins = [f"≤ {edge:.3g}" for edge in top.edges]
-        bins.append(f"> {top.edges[-1]:.3g}" if top.edges else "all values")
-        figure = figure_build(
-            [
-                go.Bar(
-                    x=bins,
-                    y=finite_all(shares),
-                    marker={"color": color},
-                    opacity=0.65,
-                    name=name,
-                )
-                for name, color, shares in (
-                    ("reference", HUMAN, top.reference_share),
-                    ("current", BAD, top.current_share),
-                )
-            ],
-            {
-                "height": 300,
-                "barmode": "overlay",
-                "bargap": 0.05,
-                "xaxis": axis_titled(
-                    "Feature value (bins at the reference data's percentiles)",
-                    type="category",
-                    nticks=12,
-                ),
-                "yaxis": axis_titled("Share of rows", tickformat=".0%", rangemode="tozero"),
-            },
-        )
-        charts.append(
-            Chart(
-                f"chart-feature-{top.index}",
-                f"Feature f{top.index}: reference and current distributions",
-                "Bins are the reference data's percentiles (equal shares where the feature "
-                "is continuous); bins sharing an edge are merged.",
-                figure,
-            )
-        )
-    if report.prediction is not None:
-        prediction = report.prediction
 
-        def shares(counts: list[int]) -> list[float]:
-            total = sum(counts)
-            return [c / total if total else 0.0 for c in counts]
 
-        figure = figure_build(
-            [
-                go.Bar(
-                    x=prediction.labels,
-                    y=shares(counts),
-                    name=name,
-                    marker={"color": color},
-                )
-                for name, color, counts in (
-                    ("reference predictions", HUMAN, prediction.reference_counts),
-                    ("current predictions", MODEL, prediction.current_counts),
-                )
-            ],
-            {
-                "barmode": "group",
-                "xaxis": axis_titled("Predicted label", type="category"),
-                "yaxis": axis_titled("Share of predictions", tickformat=".0%"),
-            },
-        )
-        charts.append(
-            Chart(
-                "chart-prediction-drift",
-                "Prediction drift",
-                f"PSI {prediction.psi:.3f}; chi-square {prediction.chi_square:.1f} on "
-                f"{prediction.dof} degrees of freedom, p = {prediction.p_value:.2g}.",
-                figure,
+def _feature_chart(top: FeatureDistributions) -> Chart:
+    """Return one drifted feature's reference and current shares per reference bin."""
+    bins = [f"≤ {edge:.3g}" for edge in top.edges]
+    bins.append(f"> {top.edges[-1]:.3g}" if top.edges else "all values")
+    figure = figure_build(
+        [
+            go.Bar(
+                x=bins,
+                y=finite_all(shares),
+                marker={"color": color},
+                opacity=0.65,
+                name=name,
             )
-        )
-    return charts
+            for name, color, shares in (
+                ("reference", HUMAN, top.reference_share),
+                ("current", BAD, top.current_share),
+            )
+        ],
+        {
+            "height": 300,
+            "barmode": "overlay",
+            "bargap": 0.05,
+            "xaxis": axis_titled(
+                "Feature value (bins at the reference data's percentiles)",
+                type="category",
+                nticks=12,
+            ),
+            "yaxis": axis_titled("Share of rows", tickformat=".0%", rangemode="tozero"),
+        },
+    )
+    return Chart(
+        f"chart-feature-{top.index}",
+        f"Feature f{top.index}: reference and current distributions",
+        "Bins are the reference data's percentiles (equal shares where the feature "
+        "is continuous); bins sharing an edge are merged.",
+        figure,
+    )
+
+
+def _shares(counts: list[int]) -> list[float]:
+    total = sum(counts)
+    return [c / total if total else 0.0 for c in counts]
+
+
+def _prediction_chart(prediction: PredictionDrift) -> Chart:
+    """Return the share of each predicted label, reference beside current."""
+    figure = figure_build(
+        [
+            go.Bar(
+                x=prediction.labels,
+                y=_shares(counts),
+                name=name,
+                marker={"color": color},
+            )
+            for name, color, counts in (
+                ("reference predictions", HUMAN, prediction.reference_counts),
+                ("current predictions", MODEL, prediction.current_counts),
+            )
+        ],
+        {
+            "barmode": "group",
+            "xaxis": axis_titled("Predicted label", type="category"),
+            "yaxis": axis_titled("Share of predictions", tickformat=".0%"),
+        },
+    )
+    return Chart(
+        "chart-prediction-drift",
+        "Prediction drift",
+        f"PSI {prediction.psi:.3f}; chi-square {prediction.chi_square:.1f} on "
+        f"{prediction.dof} degrees of freedom, p = {prediction.p_value:.2g}.",
+        figure,
+    )

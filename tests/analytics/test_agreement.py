@@ -15,7 +15,7 @@ from statsmodels.stats.inter_rater import cohens_kappa as statsmodels_cohens_kap
 from statsmodels.stats.inter_rater import fleiss_kappa as statsmodels_fleiss_kappa
 from statsmodels.stats.proportion import proportion_confint
 
-from analytics.agreement import (
+from analytics.stats.agreement import (
     KAPPA_METHOD,
     Agreement,
     Kappa,

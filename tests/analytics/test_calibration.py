@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.calibration import calibration_curve
 
-from analytics.agreement import wilson_interval
-from analytics.calibration import (
+from analytics.stats.agreement import wilson_interval
+from analytics.stats.calibration import (
     ConfidenceBins,
     CoverageCurve,
     confidence_histogram,

@@ -12,7 +12,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp
 from statsmodels.stats.multitest import multipletests
 
-from analytics.binning import (
+from analytics.stats.binning import (
     ReferenceBins,
     feature_histograms,
     fine_bin_edges,
@@ -22,7 +22,7 @@ from analytics.binning import (
     reference_bins,
     reference_bins_by_feature,
 )
-from analytics.drift import (
+from analytics.stats.drift import (
     DriftThresholds,
     FeatureDrift,
     adjust_p_values,

@@ -11,8 +11,9 @@ import plotly.graph_objects as go
 import pytest
 
 from analytics import charts
-from analytics.selectors import REPORT_KINDS, ReportScope, report_build
-from analytics.services import utc_today
+from analytics.days import utc_today
+from analytics.registry import REPORT_KINDS, report_build
+from analytics.selectors import ReportScope
 from deployments.scoring import predictions_score
 from inspections.models import Item
 from inspections.services import item_create, judgment_record

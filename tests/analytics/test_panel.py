@@ -9,8 +9,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 from statsmodels.stats.inter_rater import fleiss_kappa
 
+from analytics.days import utc_today
 from analytics.selectors import ReportScope, report_baseline
-from analytics.services import rollups_refresh, utc_today
+from analytics.services import rollups_refresh
 from deployments.scoring import predictions_score
 from inspections.models import Item, Queue
 from inspections.services import item_assign_next, item_create, judgment_record

@@ -21,10 +21,10 @@ from statsmodels.stats.inter_rater import fleiss_kappa
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
-from analytics.agreement import confusion_matrix as counts_table
-from analytics.binning import feature_histograms, merge_bins, reference_bins_by_feature
-from analytics.calibration import coverage_bins, reliability_bins
-from analytics.counts import (
+from analytics.stats.agreement import confusion_matrix as counts_table
+from analytics.stats.binning import feature_histograms, merge_bins, reference_bins_by_feature
+from analytics.stats.calibration import coverage_bins, reliability_bins
+from analytics.stats.counts import (
     LATENCY_EDGES_MS,
     PeriodCounts,
     fleiss_kappa_from_sums,
@@ -32,10 +32,10 @@ from analytics.counts import (
     log_histogram,
     percentile_from_histogram,
 )
-from analytics.drift import DriftThresholds, drift_level, psi_from_counts
-from analytics.summary_agreement import agreement_summary, baseline_summary
-from analytics.summary_confidence import confidence_summary, operations_summary
-from analytics.summary_drift import drift_summary
+from analytics.stats.drift import DriftThresholds, drift_level, psi_from_counts
+from analytics.summaries.agreement import agreement_summary, baseline_summary
+from analytics.summaries.confidence import confidence_summary, operations_summary
+from analytics.summaries.drift import drift_summary
 
 K = 4
 LABELS = ["a", "b", "c", "d"]

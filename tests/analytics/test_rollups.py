@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
 from analytics import services
-from analytics.agreement import label_indices
-from analytics.binning import feature_histograms, reference_bins_by_feature
-from analytics.calibration import coverage_bins
-from analytics.counts import ROLLUP_FORMAT, PeriodCounts
 from analytics.models import DailyRollup, ReferenceProfile
 from analytics.selectors import ReportScope, report_agreement, scope_counts_gather
-from analytics.summary_confidence import confidence_summary, operations_summary
+from analytics.stats.agreement import label_indices
+from analytics.stats.binning import feature_histograms, reference_bins_by_feature
+from analytics.stats.calibration import coverage_bins
+from analytics.stats.counts import ROLLUP_FORMAT, PeriodCounts
+from analytics.summaries.confidence import confidence_summary, operations_summary
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
 
@@ -233,7 +233,7 @@ def test_rollup_json_round_trip_keeps_every_count(inspector):
     _, version = _setup([inspector])
     day = services.utc_today() - timedelta(days=1)
     rollup = services.rollup_compute(model_version=version, day=day)
-    from analytics.counts import period_counts_from_json, period_counts_to_json
+    from analytics.stats.counts import period_counts_from_json, period_counts_to_json
 
     counts = period_counts_from_json(rollup.counts)
     assert isinstance(counts, PeriodCounts)

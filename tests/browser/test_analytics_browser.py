@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
-from analytics.selectors import REPORT_KINDS
+from analytics.registry import REPORT_KINDS
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment
 from shadowlab.demo import MODEL_NAME, MODEL_VERSION

@@ -10,9 +10,9 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from analytics.binning import ReferenceBins, merge_bins
-from analytics.counts import PeriodCounts
-from analytics.drift import (
+from analytics.stats.binning import ReferenceBins, merge_bins
+from analytics.stats.counts import PeriodCounts
+from analytics.stats.drift import (
     DriftThresholds,
     adjust_p_values,
     chi_square_from_counts,
@@ -199,6 +199,49 @@ def _shares(counts: np.ndarray) -> list[float]:
     return (counts / total).tolist() if total else [math.nan] * counts.size
 
 
+def _days_drift(
+    reference: list[np.ndarray],
+    bins: Sequence[ReferenceBins],
+    days: Sequence[tuple[date, PeriodCounts]],
+    thresholds: DriftThresholds,
+) -> list[DayDrift]:
+    """Return each day's drifted-feature share and largest PSI, days without rows left out."""
+    per_day = []
+    plan = _daily_plan(reference, bins)
+    for day, counts in days:
+        if counts.features is None or counts.features[0].sum() == 0:
+            continue
+        drifted, psi = _day_levels(plan, counts.features, thresholds)
+        per_day.append(
+            DayDrift(
+                day=day,
+                n=int(counts.features[0].sum()),
+                drifted_share=float(drifted.mean()),
+                max_psi=float(psi.max()),
+            )
+        )
+    return per_day
+
+
+def _prediction_drift(
+    reference_predictions: npt.ArrayLike, label_counts: np.ndarray, labels: Sequence[str]
+) -> PredictionDrift | None:
+    """Return the predicted-label drift, None when either side has no predictions."""
+    predicted = np.asarray(reference_predictions, dtype=np.int64)
+    if predicted.sum() == 0 or label_counts.sum() == 0:
+        return None
+    chi2, p_value, dof = chi_square_from_counts(predicted, label_counts)
+    return PredictionDrift(
+        labels=list(labels),
+        reference_counts=predicted.tolist(),
+        current_counts=label_counts.tolist(),
+        psi=psi_from_counts(predicted, label_counts),
+        chi_square=chi2,
+        p_value=p_value,
+        dof=dof,
+    )
+
+
 def drift_summary(
     *,
     reference_counts: Sequence[npt.ArrayLike],
@@ -233,20 +276,7 @@ def drift_summary(
         )
         for f in figures
     ]
-    per_day = []
-    plan = _daily_plan(reference, bins)
-    for day, counts in days:
-        if counts.features is None or counts.features[0].sum() == 0:
-            continue
-        drifted, psi = _day_levels(plan, counts.features, thresholds)
-        per_day.append(
-            DayDrift(
-                day=day,
-                n=int(counts.features[0].sum()),
-                drifted_share=float(drifted.mean()),
-                max_psi=float(psi.max()),
-            )
-        )
+    per_day = _days_drift(reference, bins, days, thresholds)
     ranked = sorted(figures, key=lambda f: (-f.psi, -f.ks_statistic, f.index))[:top_n]
     top = [
         FeatureDistributions(
@@ -257,19 +287,7 @@ def drift_summary(
         )
         for f in ranked
     ]
-    predicted = np.asarray(reference_predictions, dtype=np.int64)
-    prediction = None
-    if predicted.sum() > 0 and total.label_counts.sum() > 0:
-        chi2, p_value, dof = chi_square_from_counts(predicted, total.label_counts)
-        prediction = PredictionDrift(
-            labels=list(labels),
-            reference_counts=predicted.tolist(),
-            current_counts=total.label_counts.tolist(),
-            psi=psi_from_counts(predicted, total.label_counts),
-            chi_square=chi2,
-            p_value=p_value,
-            dof=dof,
-        )
+    prediction = _prediction_drift(reference_predictions, total.label_counts, labels)
     return DriftReport(
         available=True,
         reason="",

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from analytics.aggregation import queue_period_counts
-from analytics.agreement import wilson_interval
-from analytics.headlines import HEADLINE_RULES, Headline, finite_or_none
+from analytics.days import day_bounds
 from analytics.selectors import (
     ReportScope,
     ScopeCounts,
@@ -23,7 +22,8 @@ from analytics.selectors import (
     report_operations,
     scope_counts_gather,
 )
-from analytics.services import day_bounds
+from analytics.stats.agreement import wilson_interval
+from analytics.summaries.headlines import HEADLINE_RULES, Headline, finite_or_none
 from deployments.models import Deployment, ModelVersion, Prediction
 from inspections.models import Item, Queue
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from analytics.calibration import (
+from analytics.stats.calibration import (
     COVERAGE_BINS,
     RELIABILITY_BINS,
     ConfidenceBins,

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from analytics.agreement import wilson_interval
+from analytics.stats.agreement import wilson_interval
 
 RELIABILITY_BINS = 10
 COVERAGE_BINS = 100

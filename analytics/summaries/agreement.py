@@ -11,14 +11,14 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from analytics.agreement import (
+from analytics.stats.agreement import (
     KAPPA_METHOD,
     Agreement,
     Kappa,
     kappa_from_confusion,
     wilson_interval,
 )
-from analytics.counts import PeriodCounts, fleiss_kappa_from_sums
+from analytics.stats.counts import PeriodCounts, fleiss_kappa_from_sums
 
 Rule = Literal["each", "consensus"]
 RULES: dict[str, str] = {

@@ -8,22 +8,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.agreement import wilson_interval
-from analytics.calibration import (
+from analytics.stats.agreement import wilson_interval
+from analytics.stats.calibration import (
     HISTOGRAM_BINS,
     confidence_histogram_from_counts,
     coverage_curve_from_counts,
     merge_confidence_bins,
     reliability_from_counts,
 )
-from analytics.counts import (
+from analytics.stats.counts import (
     BINS_PER_DECADE,
     LAG_EDGES_SECONDS,
     LATENCY_EDGES_MS,
     PeriodCounts,
     percentile_from_histogram,
 )
-from analytics.summary_agreement import RULES
+from analytics.summaries.agreement import RULES
 
 COVERAGE_THRESHOLDS = np.arange(100) / 100
 PERCENTILE_METHOD = (

@@ -20,7 +20,7 @@ import numpy.typing as npt
 from scipy import stats
 from scipy.special import rel_entr
 
-from analytics.binning import (
+from analytics.stats.binning import (
     COARSE_BINS,
     ReferenceBins,
     count_pair,

@@ -1,0 +1,1 @@
+"""Typed results of each report kind, built from counts (no Django import)."""
