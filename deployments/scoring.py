@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +21,11 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from deployments import metrics
-from deployments.enqueue import features_unpack
 from deployments.models import ModelVersion, Prediction, ScoringAttempt
 from deployments.registry import reference_data
 from deployments.runtime import ModelRunner, runner_get
+from deployments.scoring_message import features_unpack
+from deployments.scoring_message import message_batch
 from inspections.models import Item
 
 log = logging.getLogger("shadowlab.scoring")
@@ -283,27 +284,6 @@ def model_versions_forget() -> None:
     _versions.clear()
 
 
-def _rows_from_message(
-    item_ids: list[int], features: str, received: list[float], width: int
-) -> tuple[list[int], np.ndarray, dict[int, datetime]] | None:
-    """Return the batch a message carried, or None if it does not form a clean matrix."""
-    try:
-        matrix = features_unpack(features, width)
-    except (ValueError, TypeError):
-        return None
-    if (
-        matrix.shape != (len(item_ids), width)
-        or len(received) != len(item_ids)
-        or not np.isfinite(matrix).all()
-    ):
-        return None
-    arrival = {
-        item_id: datetime.fromtimestamp(epoch, tz=UTC)
-        for item_id, epoch in zip(item_ids, received, strict=True)
-    }
-    return item_ids, matrix, arrival
-
-
 def predictions_score(
     *,
     model_version_id: int,
@@ -323,7 +303,7 @@ def predictions_score(
     if model_version is None:
         return ScoreSummary(0, 0, len(item_ids), 0.0, 0.0)
     carried = (
-        _rows_from_message(item_ids, features, received or [], model_version.input_width)
+        message_batch(item_ids, features, received or [], model_version.input_width)
         if features is not None
         else None
     )

@@ -11,6 +11,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from deployments import metrics
+from deployments.enqueue import score_items_send
 from deployments.models import Deployment, Prediction, ScoringAttempt
 from inspections.models import Item
 
@@ -114,13 +115,8 @@ def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
 
 
 def _send(model_version_id: int, item_ids: list[int]) -> bool:
-    from deployments.tasks import score_items
-
     size = settings.SHADOWLAB["SCORING_BATCH_SIZE"]
-    try:
-        for chunk in _chunks(item_ids, size):
-            score_items.delay(model_version_id, chunk)
-    except Exception as exc:  # kombu raises several types for an unreachable broker
-        log.warning("broker unavailable during sweep: %s: %s", type(exc).__name__, exc)
-        return False
-    return True
+    return all(
+        score_items_send(model_version_id=model_version_id, item_ids=chunk)
+        for chunk in _chunks(item_ids, size)
+    )
