@@ -24,7 +24,6 @@ from deployments import metrics
 from deployments.models import ModelVersion, Prediction, ScoringAttempt
 from deployments.registry import reference_data
 from deployments.runtime import ModelRunner, runner_get
-from deployments.scoring_message import features_unpack
 from deployments.scoring_message import message_batch
 from inspections.models import Item
 
