@@ -70,10 +70,12 @@ def score_items_send(
     """
     from deployments.tasks import score_items
 
-    # Re-queued items go by id alone; the worker reads their features back.
-    extra = {} if features is None else {"features": features, "received": received}
     try:
-        score_items.delay(model_version_id, item_ids, **extra)
+        if features is None:
+            # Re-queued items go by id alone; the worker reads their features back.
+            score_items.delay(model_version_id, item_ids)
+        else:
+            score_items.delay(model_version_id, item_ids, features=features, received=received)
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning(
             "broker unavailable, %d items left for the sweeper: %s: %s",
