@@ -9,9 +9,9 @@ from analytics.params import day_range_parse, report_options
 from analytics.selectors import REPORT_KINDS, ReportScope, report_build
 from analytics.serialize import jsonable
 from deployments.models import ModelVersion
-from inspections.api import api
 from inspections.models import Queue
 from shadowlab import roles
+from shadowlab.api import api
 
 router = Router(tags=["analytics"])
 
@@ -66,6 +66,3 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "report": jsonable(report),
     }
     return api.create_response(request, body, status=200)
-
-
-api.add_router("/v1/queues/", router)
