@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from analytics.counts import (
 )
 from deployments.models import ModelVersion
 from inspections.models import Queue
+from shadowlab.finite import is_finite_number
 
 PERIOD_ITEMS = """
 period_items AS (
@@ -258,7 +258,7 @@ def _features_row_by_row(period: Period, width: int) -> np.ndarray:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return is_finite_number(value)
 
 
 def _features(period: Period, bins: list[ReferenceBins]) -> list[Matrix]:

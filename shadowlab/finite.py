@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 
+NOT_A_NUMBER = "not a number"
+NOT_FINITE = "not finite"
+
 
 def finite_number_problem(value: object) -> str | None:
     """Return why a value is not a finite real number ("not a number", "not finite"), or None.
@@ -13,12 +16,12 @@ def finite_number_problem(value: object) -> str | None:
     that arrives as true or false is a mistake upstream, not a 1 or a 0.
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return "not a number"
+        return NOT_A_NUMBER
     try:
         finite = math.isfinite(value)
     except OverflowError:  # an int too large for a float
-        return "not finite"
-    return None if finite else "not finite"
+        return NOT_FINITE
+    return None if finite else NOT_FINITE
 
 
 def is_finite_number(value: object) -> bool:
