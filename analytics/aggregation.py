@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from analytics.stats.counts import (
 )
 from deployments.models import ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
+from shadowlab.finite import is_finite_number
 
 # Table names and state values come from the models, so a rename cannot leave the SQL behind.
 ITEM_TABLE = Item._meta.db_table
@@ -265,7 +265,7 @@ def _features_row_by_row(period: Period, width: int) -> np.ndarray:
 
 
 def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return is_finite_number(value)
 
 
 def _features(period: Period, bins: list[ReferenceBins]) -> list[Matrix]:

@@ -10,9 +10,9 @@ from analytics.registry import REPORT_KINDS
 from analytics.selectors import ReportScope
 from analytics.summaries.serialize import jsonable
 from deployments.selectors import model_key_parse, queue_model_version_find
-from inspections.api import api
 from inspections.models import Queue
 from shadowlab import roles
+from shadowlab.api import api
 
 router = Router(tags=["analytics"])
 
@@ -64,6 +64,3 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "report": jsonable(report),
     }
     return api.create_response(request, body, status=200)
-
-
-api.add_router("/v1/queues/", router)

@@ -54,8 +54,10 @@ def main() -> None:
     from django.db.models import Max, Min
     from django.utils import timezone
 
+    from deployments.inference import Outcome
     from deployments.models import Deployment, Prediction
-    from deployments.scoring import Outcome, model_runner, predictions_insert
+    from deployments.prediction_insert import predictions_insert
+    from deployments.scoring_cache import model_runner
     from deployments.services import deployment_retire, deployment_shadow_start
     from inspections.models import Item, Queue
     from inspections.services import items_create_bulk, queue_create

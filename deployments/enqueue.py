@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import logging
 from dataclasses import dataclass
 
-import numpy as np
 from django.conf import settings
 
 from deployments.batching import buffer_get
 from deployments.models import Deployment
+from deployments.scoring_message import features_pack
 
 log = logging.getLogger("shadowlab.scoring")
 
@@ -50,34 +49,39 @@ def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
 
 
 def _send_new(model_version_id: int, items: list[NewItem]) -> bool:
+    return score_items_send(
+        model_version_id=model_version_id,
+        item_ids=[item.item_id for item in items],
+        features=features_pack([item.features for item in items]),
+        received=[item.received_at for item in items],
+    )
+
+
+def score_items_send(
+    *,
+    model_version_id: int,
+    item_ids: list[int],
+    features: str | None = None,
+    received: list[float] | None = None,
+) -> bool:
+    """Put one score_items message on the broker; return False, logged, if it is unreachable.
+
+    Callers leave what was not sent for the sweeper, so a broker outage never raises here.
+    """
     from deployments.tasks import score_items
 
     try:
-        score_items.delay(
-            model_version_id,
-            [item.item_id for item in items],
-            features=features_pack([item.features for item in items]),
-            received=[item.received_at for item in items],
-        )
+        if features is None:
+            # Re-queued items go by id alone; the worker reads their features back.
+            score_items.delay(model_version_id, item_ids)
+        else:
+            score_items.delay(model_version_id, item_ids, features=features, received=received)
     except Exception as exc:  # kombu raises several types for an unreachable broker
         log.warning(
             "broker unavailable, %d items left for the sweeper: %s: %s",
-            len(items),
+            len(item_ids),
             type(exc).__name__,
             exc,
         )
         return False
     return True
-
-
-def features_pack(rows: list[list[float]]) -> str:
-    """Encode a feature matrix for a message: base64 of little-endian float32, row after row.
-
-    The model reads float32 anyway, and decoding this costs a fraction of a JSON list of
-    numbers (which was the largest single cost of a worker batch).
-    """
-    return base64.b64encode(np.asarray(rows, dtype="<f4").tobytes()).decode("ascii")
-
-
-def features_unpack(packed: str, width: int) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(packed, validate=True), dtype="<f4").reshape(-1, width)

@@ -11,7 +11,7 @@ from django.db import DatabaseError
 from deployments.live_runtime import CircuitBreaker, LiveResult, LiveScorer
 from deployments.models import Deployment, ModelVersion
 from deployments.registry import reference_data
-from deployments.scoring import model_runner
+from deployments.scoring_cache import model_runner
 from inspections.models import Item
 
 log = logging.getLogger("shadowlab.live")

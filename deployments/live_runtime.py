@@ -6,7 +6,6 @@ off by the breaker, the caller gets a fallback result and sends the item to huma
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deployments.runtime import ModelRunner
+from shadowlab.finite import is_finite_number
 
 
 class CircuitBreaker:
@@ -122,9 +122,7 @@ class LiveScorer:
         def fallback(reason: str) -> LiveResult:
             return LiveResult(None, None, None, (time.perf_counter() - started) * 1000, reason)
 
-        if len(features) != self.runner.input_width or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) for v in features
-        ):
+        if len(features) != self.runner.input_width or not all(map(is_finite_number, features)):
             return fallback("invalid features")
         if not self.breaker.allow():
             return fallback("circuit open")

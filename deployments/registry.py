@@ -19,6 +19,7 @@ from deployments.audit import audit_record
 from deployments.models import ModelVersion
 from deployments.onnx_checks import (
     ModelRejected,
+    ModelSignature,
     model_signature_read,
     smoke_inference,
     smoke_rows,
@@ -117,29 +118,16 @@ def model_version_register(
     Anything wrong raises ModelRejected and stores nothing.
     """
     name, version = name.strip(), version.strip()
-    if not name or not version:
-        raise ModelRejected("a model needs a name and a version")
-    if ":" in name:
-        raise ModelRejected("the model name may not contain ':'")
     labels = [str(label) for label in (labels or queue.labels)]
-    if sorted(labels) != sorted(queue.labels) or len(set(labels)) != len(labels):
-        raise ModelRejected(
-            f"the labels {labels} must be the queue's labels {queue.labels}, in the model's order"
-        )
-    if ModelVersion.objects.filter(name=name, version=version).exists():
-        raise ModelRejected(f"model {name}:{version} is already registered")
-    signature = model_signature_read(
-        onnx_path,
-        max_bytes=settings.SHADOWLAB["MODEL_MAX_BYTES"],
-        input_width=queue.input_width,
+    signature = _registration_check(
+        queue=queue,
+        name=name,
+        version=version,
+        onnx_path=onnx_path,
         labels=labels,
+        reference=reference,
     )
-    if reference is not None and (reference.ndim != 2 or reference.shape[1] != queue.input_width):
-        raise ModelRejected(f"reference data must have {queue.input_width} columns")
-    smoke_inference(onnx_path, signature, smoke_rows(reference, queue.input_width))
-
     sha256 = file_sha256(onnx_path)
-    stem = f"{name}-{version}-{sha256[:12]}"
     model_version = ModelVersion(
         queue=queue,
         name=name,
@@ -156,6 +144,47 @@ def model_version_register(
         notes={"opset": signature.opset, **(notes or {})},
         created_by=created_by if created_by is not None and created_by.pk else None,
     )
+    _model_version_store(model_version=model_version, onnx_path=onnx_path, reference=reference)
+    return model_version
+
+
+def _registration_check(
+    *,
+    queue: Queue,
+    name: str,
+    version: str,
+    onnx_path: Path,
+    labels: list[str],
+    reference: np.ndarray | None,
+) -> ModelSignature:
+    """Return the model's signature once it passes every check, or raise ModelRejected."""
+    if not name or not version:
+        raise ModelRejected("a model needs a name and a version")
+    if ":" in name:
+        raise ModelRejected("the model name may not contain ':'")
+    if sorted(labels) != sorted(queue.labels) or len(set(labels)) != len(labels):
+        raise ModelRejected(
+            f"the labels {labels} must be the queue's labels {queue.labels}, in the model's order"
+        )
+    if ModelVersion.objects.filter(name=name, version=version).exists():
+        raise ModelRejected(f"model {name}:{version} is already registered")
+    signature = model_signature_read(
+        onnx_path,
+        max_bytes=settings.SHADOWLAB["MODEL_MAX_BYTES"],
+        input_width=queue.input_width,
+        labels=labels,
+    )
+    if reference is not None and (reference.ndim != 2 or reference.shape[1] != queue.input_width):
+        raise ModelRejected(f"reference data must have {queue.input_width} columns")
+    smoke_inference(onnx_path, signature, smoke_rows(reference, queue.input_width))
+    return signature
+
+
+def _model_version_store(
+    *, model_version: ModelVersion, onnx_path: Path, reference: np.ndarray | None
+) -> None:
+    """Store the files, then the row and its audit entry; on failure leave no file behind."""
+    stem = f"{model_version.name}-{model_version.version}-{model_version.sha256[:12]}"
     stored: list[str] = []
     try:
         with onnx_path.open("rb") as handle:
@@ -171,15 +200,15 @@ def model_version_register(
         with transaction.atomic():
             model_version.save()
             audit_record(
-                actor=created_by,
+                actor=model_version.created_by,
                 action="model_version.register",
                 subject=model_version,
                 after={
-                    "queue": queue.slug,
-                    "variant": variant,
-                    "sha256": sha256,
-                    "labels": labels,
-                    "parent": parent.key if parent else None,
+                    "queue": model_version.queue.slug,
+                    "variant": model_version.variant,
+                    "sha256": model_version.sha256,
+                    "labels": model_version.labels,
+                    "parent": model_version.parent.key if model_version.parent else None,
                     "reference_rows": model_version.reference_rows,
                 },
             )
@@ -189,7 +218,6 @@ def model_version_register(
         for stored_name in stored:
             storage.delete(stored_name)
         raise
-    return model_version
 
 
 def reference_data(model_version: ModelVersion) -> np.ndarray | None:

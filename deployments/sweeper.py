@@ -11,7 +11,8 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from deployments import metrics
-from deployments.models import Deployment, Prediction, ScoringAttempt
+from deployments.enqueue import score_items_send
+from deployments.models import Deployment, ModelVersion, Prediction, ScoringAttempt
 from inspections.models import Item
 
 log = logging.getLogger("shadowlab.scoring")
@@ -36,91 +37,110 @@ def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
     cfg = settings.SHADOWLAB
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=cfg["SWEEP_GRACE_SECONDS"])
-    max_attempts = cfg["SCORING_MAX_ATTEMPTS"]
     requeued = gave_up = 0
     shadows = Deployment.objects.filter(role=Deployment.Role.SHADOW).select_related("model_version")
     for deployment in shadows:
-        version = deployment.model_version
-        missing = list(
-            Item.objects.filter(
-                queue_id=deployment.queue_id,
-                received_at__gte=deployment.started_at,
-                received_at__lt=cutoff,
-            )
-            .exclude(Exists(Prediction.objects.filter(item=OuterRef("pk"), model_version=version)))
-            .exclude(
-                Exists(
-                    ScoringAttempt.objects.filter(
-                        item=OuterRef("pk"), model_version=version, last_queued_at__gte=cutoff
-                    )
-                )
-            )
-            .order_by("id")
-            .values_list("id", flat=True)[: cfg["SWEEP_LIMIT"]]
-        )
+        missing = _unscored_items(deployment=deployment, cutoff=cutoff, limit=cfg["SWEEP_LIMIT"])
         if not missing:
             continue
-        known = dict(
-            ScoringAttempt.objects.filter(model_version=version, item_id__in=missing).values_list(
-                "item_id", "attempts"
-            )
+        summary = _missing_requeue(
+            version=deployment.model_version,
+            missing=missing,
+            now=now,
+            max_attempts=cfg["SCORING_MAX_ATTEMPTS"],
         )
-        exhausted = [item_id for item_id in missing if known.get(item_id, 1) >= max_attempts]
-        retry = [item_id for item_id in missing if known.get(item_id, 1) < max_attempts]
-        Prediction.objects.bulk_create(
-            [
-                Prediction(
-                    item_id=item_id,
-                    model_version=version,
-                    status=Prediction.Status.ERROR,
-                    backend=version.variant,
-                    reason=(
-                        f"no result after {known.get(item_id, 1)} attempts "
-                        "(worker lost, broker unavailable or scoring kept failing)"
-                    ),
-                    attempts=known.get(item_id, 1),
-                )
-                for item_id in exhausted
-            ],
-            ignore_conflicts=True,
-        )
-        # Count an attempt only once its message is on the broker: a broker outage must not
-        # use up an item's attempts.
-        if retry and not _send(version.pk, retry):
-            retry = []
-        ScoringAttempt.objects.bulk_create(
-            [
-                ScoringAttempt(
-                    item_id=item_id,
-                    model_version=version,
-                    attempts=known.get(item_id, 1) + 1,
-                    last_queued_at=now,
-                )
-                for item_id in retry
-            ],
-            update_conflicts=True,
-            unique_fields=["item", "model_version"],
-            update_fields=["attempts", "last_queued_at"],
-            batch_size=1000,
-        )
-        requeued += len(retry)
-        gave_up += len(exhausted)
-        if exhausted:
-            metrics.PREDICTIONS.labels(version.key, Prediction.Status.ERROR).inc(len(exhausted))
-            metrics.SCORING_ERRORS.labels(version.key, "gave_up").inc(len(exhausted))
+        requeued += summary.requeued
+        gave_up += summary.gave_up
     if requeued or gave_up:
         log.info("sweep requeued=%d gave_up=%d", requeued, gave_up)
     return SweepSummary(requeued=requeued, gave_up=gave_up)
 
 
-def _send(model_version_id: int, item_ids: list[int]) -> bool:
-    from deployments.tasks import score_items
+def _unscored_items(*, deployment: Deployment, cutoff: datetime, limit: int) -> list[int]:
+    """Return the ids of the deployment's items with no prediction and no recent re-queue."""
+    version = deployment.model_version
+    return list(
+        Item.objects.filter(
+            queue_id=deployment.queue_id,
+            received_at__gte=deployment.started_at,
+            received_at__lt=cutoff,
+        )
+        .exclude(Exists(Prediction.objects.filter(item=OuterRef("pk"), model_version=version)))
+        .exclude(
+            Exists(
+                ScoringAttempt.objects.filter(
+                    item=OuterRef("pk"), model_version=version, last_queued_at__gte=cutoff
+                )
+            )
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
 
+
+def _missing_requeue(
+    *, version: ModelVersion, missing: list[int], now: datetime, max_attempts: int
+) -> SweepSummary:
+    """Queue the missing items again, or record an error for those out of attempts."""
+    known = dict(
+        ScoringAttempt.objects.filter(model_version=version, item_id__in=missing).values_list(
+            "item_id", "attempts"
+        )
+    )
+    exhausted = [item_id for item_id in missing if known.get(item_id, 1) >= max_attempts]
+    retry = [item_id for item_id in missing if known.get(item_id, 1) < max_attempts]
+    _attempts_exhausted(version=version, exhausted=exhausted, known=known)
+    # Count an attempt only once its message is on the broker: a broker outage must not
+    # use up an item's attempts.
+    if retry and not _send(version.pk, retry):
+        retry = []
+    ScoringAttempt.objects.bulk_create(
+        [
+            ScoringAttempt(
+                item_id=item_id,
+                model_version=version,
+                attempts=known.get(item_id, 1) + 1,
+                last_queued_at=now,
+            )
+            for item_id in retry
+        ],
+        update_conflicts=True,
+        unique_fields=["item", "model_version"],
+        update_fields=["attempts", "last_queued_at"],
+        batch_size=1000,
+    )
+    return SweepSummary(requeued=len(retry), gave_up=len(exhausted))
+
+
+def _attempts_exhausted(
+    *, version: ModelVersion, exhausted: list[int], known: dict[int, int]
+) -> None:
+    """Store an error prediction for each item queued the maximum number of times."""
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                item_id=item_id,
+                model_version=version,
+                status=Prediction.Status.ERROR,
+                backend=version.variant,
+                reason=(
+                    f"no result after {known.get(item_id, 1)} attempts "
+                    "(worker lost, broker unavailable or scoring kept failing)"
+                ),
+                attempts=known.get(item_id, 1),
+            )
+            for item_id in exhausted
+        ],
+        ignore_conflicts=True,
+    )
+    if exhausted:
+        metrics.PREDICTIONS.labels(version.key, Prediction.Status.ERROR).inc(len(exhausted))
+        metrics.SCORING_ERRORS.labels(version.key, "gave_up").inc(len(exhausted))
+
+
+def _send(model_version_id: int, item_ids: list[int]) -> bool:
     size = settings.SHADOWLAB["SCORING_BATCH_SIZE"]
-    try:
-        for chunk in _chunks(item_ids, size):
-            score_items.delay(model_version_id, chunk)
-    except Exception as exc:  # kombu raises several types for an unreachable broker
-        log.warning("broker unavailable during sweep: %s: %s", type(exc).__name__, exc)
-        return False
-    return True
+    return all(
+        score_items_send(model_version_id=model_version_id, item_ids=chunk)
+        for chunk in _chunks(item_ids, size)
+    )

@@ -27,7 +27,7 @@ def score_items(
 ) -> None:
     """Score a batch of items with one model version (database hiccups are retried).
 
-    New items come with their features (packed float32, see enqueue.features_pack) and
+    New items come with their features (packed float32, see scoring_message.features_pack) and
     arrival times; re-queued ones with ids only.
     """
     scoring.predictions_score(

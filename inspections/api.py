@@ -5,31 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Schema, Status
-from ninja.errors import AuthenticationError, ValidationError
-from ninja.security import HttpBearer
+from ninja import Field, Router, Schema, Status
 
 from inspections import selectors, services
 from inspections.models import ApiToken, Item, Queue
+from shadowlab.api import problem_response
 
-
-class QueueToken(HttpBearer):
-    """A bearer token bound to one queue; only its SHA-256 is stored."""
-
-    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return services.api_token_authenticate(token)
-
-
-api = NinjaAPI(
-    title="ShadowLab API",
-    version="1",
-    description="Submit items for inspection and read the decisions made on them.",
-    auth=QueueToken(),
-    docs_url=None,
-    urls_namespace="api",
-)
+router = Router()
 
 
 class Problem(Schema):
@@ -69,48 +52,16 @@ class ItemOut(Schema):
     judgments: list[JudgmentOut]
 
 
-def _error(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
-    return api.create_response(request, {"detail": detail, **extra}, status=status)
-
-
-@api.exception_handler(ValidationError)
-def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = []
-    for error in exc.errors:
-        where = ".".join(
-            str(part) for part in error.get("loc", ()) if part not in ("body", "payload")
-        )
-        problems.append(
-            f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "")
-        )
-    return _error(request, 400, "; ".join(problems) or "invalid request body")
-
-
-@api.exception_handler(RequestDataTooBig)
-def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
-    from django.conf import settings
-
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    return _error(request, 413, f"request body is larger than the limit of {limit:,} bytes")
-
-
-@api.exception_handler(AuthenticationError)
-def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = _error(request, 401, "a valid API token is required: Authorization: Bearer <token>")
-    response["WWW-Authenticate"] = "Bearer"
-    return response
-
-
 def _queue_for(request: HttpRequest, slug: str) -> Queue | HttpResponse:
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     if token.queue.slug != slug:
         if not Queue.objects.filter(slug=slug).exists():
-            return _error(request, 404, f"there is no queue '{slug}'")
-        return _error(request, 403, "this token is not valid for that queue")
+            return problem_response(request, 404, f"there is no queue '{slug}'")
+        return problem_response(request, 403, "this token is not valid for that queue")
     return token.queue
 
 
-@api.post(
+@router.post(
     "/v1/queues/{slug}/items",
     response={
         201: ItemCreated,
@@ -138,7 +89,7 @@ def item_submit(request: HttpRequest, slug: str, payload: ItemIn) -> Any:
     return Status(201, {"id": item.pk, "route": item.route, "decision": None})
 
 
-@api.get(
+@router.get(
     "/v1/items/{item_id}",
     response={200: ItemOut, 401: Problem, 403: Problem, 404: Problem},
     summary="Read an item's status and human decision",

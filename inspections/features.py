@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
+from typing import SupportsFloat, cast
+
+from shadowlab.finite import NOT_A_NUMBER, finite_number_problem
 
 
 class FeatureError(ValueError):
@@ -19,12 +20,12 @@ def features_validate(features: object, *, width: int) -> list[float]:
         raise FeatureError(f"features must have {width} values, got {len(features)}")
     values: list[float] = []
     for index, value in enumerate(features):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        problem = finite_number_problem(value)
+        if problem == NOT_A_NUMBER:
             raise FeatureError(
                 f"features[{index}] must be a number, got {type(value).__name__} {value!r:.40}"
             )
-        number = float(value)
-        if not math.isfinite(number):
-            raise FeatureError(f"features[{index}] must be finite, got {number}")
-        values.append(number)
+        if problem:
+            raise FeatureError(f"features[{index}] must be finite, got {value!s:.40}")
+        values.append(float(cast(SupportsFloat, value)))
     return values

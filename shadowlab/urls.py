@@ -1,9 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from analytics.api import router as reports_router
 from inspections import views as inspection_views
-from inspections.api import api
+from inspections.api import router as items_router
 from shadowlab import health
+from shadowlab.api import api
+
+# Mounted here rather than in shadowlab.api, which the apps' API modules import for its
+# error format: that keeps the imports one-way.
+api.add_router("", items_router)
+api.add_router("/v1/queues/", reports_router)
 
 urlpatterns = [
     path("", inspection_views.home, name="home"),

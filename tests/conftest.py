@@ -12,7 +12,7 @@ from django.test import Client
 
 from deployments.models import ModelVersion
 from deployments.registry import model_version_register
-from deployments.scoring import model_versions_forget
+from deployments.scoring_cache import model_versions_forget
 from deployments.services import deployment_shadow_start
 from inspections.models import Queue
 from inspections.services import api_token_create, queue_create

@@ -11,9 +11,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from deployments import enqueue, scoring, sweeper
+from deployments import scoring, sweeper
 from deployments.models import Deployment, Prediction, ScoringAttempt
 from deployments.runtime import ModelRunner, runners_clear
+from deployments.scoring_message import features_pack, features_unpack
 from inspections.models import Item
 from inspections.services import item_create, items_create_bulk
 
@@ -116,9 +117,7 @@ def test_commit_queues_each_new_item_for_every_shadow_model(
         item = item_create(queue=queue, external_id="x", features=list(digit_rows[0]))
     delay.assert_called_once()
     assert delay.call_args.args == (shadow_model.pk, [item.pk])
-    assert enqueue.features_unpack(delay.call_args.kwargs["features"], 64).tolist() == [
-        item.features
-    ]
+    assert features_unpack(delay.call_args.kwargs["features"], 64).tolist() == [item.features]
     assert delay.call_args.kwargs["received"] == [item.received_at.timestamp()]
 
 
@@ -194,7 +193,7 @@ def test_a_message_carrying_features_is_scored_without_reading_the_items(
         summary = scoring.predictions_score(
             model_version_id=shadow_model.pk,
             item_ids=[item.pk for item in items],
-            features=enqueue.features_pack([row.tolist() for row in digit_rows[:8]]),
+            features=features_pack([row.tolist() for row in digit_rows[:8]]),
             received=[item.received_at.timestamp() for item in items],
         )
     assert (summary.scored, summary.errors, summary.skipped) == (8, 0, 0)
@@ -207,7 +206,7 @@ def test_a_redelivered_message_stores_nothing_new(shadow_model, queue, digit_row
     message = {
         "model_version_id": shadow_model.pk,
         "item_ids": [item.pk for item in items],
-        "features": enqueue.features_pack([row.tolist() for row in digit_rows[:4]]),
+        "features": features_pack([row.tolist() for row in digit_rows[:4]]),
         "received": [item.received_at.timestamp() for item in items],
     }
     scoring.predictions_score(**message)
@@ -224,7 +223,7 @@ def test_a_message_for_a_deleted_item_scores_the_others(shadow_model, queue, dig
     scoring.predictions_score(
         model_version_id=shadow_model.pk,
         item_ids=[kept.pk, deleted_id],
-        features=enqueue.features_pack([row.tolist() for row in digit_rows[:2]]),
+        features=features_pack([row.tolist() for row in digit_rows[:2]]),
         received=[kept.received_at.timestamp()] * 2,
     )
     assert list(Prediction.objects.values_list("item_id", flat=True)) == [kept.pk]
@@ -235,7 +234,7 @@ def test_a_malformed_message_falls_back_to_the_stored_features(shadow_model, que
     summary = scoring.predictions_score(
         model_version_id=shadow_model.pk,
         item_ids=[item.pk],
-        features=enqueue.features_pack([[1.0, 2.0]]),
+        features=features_pack([[1.0, 2.0]]),
         received=[item.received_at.timestamp()],
     )
     assert summary.scored == 1
@@ -261,7 +260,7 @@ def test_concurrent_workers_on_the_same_items_store_one_prediction_each(
 
     items = _items(queue, digit_rows[:60])
     ids = [item.pk for item in items]
-    packed = enqueue.features_pack([row.tolist() for row in digit_rows[:60]])
+    packed = features_pack([row.tolist() for row in digit_rows[:60]])
     received = [item.received_at.timestamp() for item in items]
     start = threading.Barrier(4)
     failures: list[BaseException] = []

@@ -8,7 +8,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from analytics.services import rollup_compute, utc_today
+from analytics.days import utc_today
+from analytics.services import rollup_compute
 from deployments.models import ModelVersion
 
 # Ten years of days: more than any deployment keeps, few enough to finish.

@@ -1,0 +1,60 @@
+"""The scoring worker's per-process caches: model versions and their loaded ONNX runners."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from django.conf import settings
+
+from deployments.models import ModelVersion
+from deployments.registry import reference_data
+from deployments.runtime import ModelRunner, runner_get
+
+log = logging.getLogger("shadowlab.scoring")
+
+
+def model_runner(model_version: ModelVersion) -> ModelRunner:
+    """Return this process's runner for a model version, loading and warming it once."""
+    cfg = settings.SHADOWLAB
+    return runner_get(
+        Path(model_version.onnx_file.path),
+        sha256=model_version.sha256,
+        input_name=model_version.input_name,
+        probability_output=model_version.probability_output,
+        input_width=model_version.input_width,
+        intra_op_threads=cfg["ORT_INTRA_OP_THREADS"],
+        providers=cfg["ORT_PROVIDERS"],
+        warm_rows=lambda: reference_data(model_version),
+    )
+
+
+_versions: dict[int, ModelVersion] = {}
+
+
+def _reference_profile_ensure(model_version: ModelVersion) -> None:
+    """Build the version's reference profile on its first batch here, if registration did not."""
+    # Imported here: analytics builds on deployments, not the other way round.
+    from analytics.services import reference_profile_ensure
+
+    try:
+        reference_profile_ensure(model_version=model_version)
+    except Exception:
+        # Drift reports wait for the profile; scoring must not. The next rollup tries again.
+        log.exception("reference profile of %s not built", model_version.key)
+
+
+def model_version_cached(pk: int) -> ModelVersion | None:
+    """Return a model version, from this process's cache: registered versions never change."""
+    version = _versions.get(pk)
+    if version is None:
+        version = ModelVersion.objects.filter(pk=pk).first()
+        if version is not None:
+            _reference_profile_ensure(version)
+            _versions[pk] = version
+    return version
+
+
+def model_versions_forget() -> None:
+    """Empty the cache of model versions (tests reuse primary keys)."""
+    _versions.clear()

@@ -1,0 +1,67 @@
+"""The project's HTTP API: one NinjaAPI, its token auth and error format; apps add routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import HttpBearer
+
+from inspections import services
+from inspections.models import ApiToken
+
+
+class QueueToken(HttpBearer):
+    """A bearer token bound to one queue; only its SHA-256 is stored."""
+
+    def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
+        return services.api_token_authenticate(token)
+
+
+api = NinjaAPI(
+    title="ShadowLab API",
+    version="1",
+    description="Submit items for inspection and read the decisions made on them.",
+    auth=QueueToken(),
+    docs_url=None,
+    urls_namespace="api",
+)
+
+
+def problem_response(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
+    """Return the API's error body, {"detail": ...}, with the given status."""
+    return api.create_response(request, {"detail": detail, **extra}, status=status)
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = []
+    for error in exc.errors:
+        where = ".".join(
+            str(part) for part in error.get("loc", ()) if part not in ("body", "payload")
+        )
+        problems.append(
+            f"{where}: {error.get('msg', 'invalid')}" if where else error.get("msg", "")
+        )
+    return problem_response(request, 400, "; ".join(problems) or "invalid request body")
+
+
+@api.exception_handler(RequestDataTooBig)
+def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return problem_response(
+        request, 413, f"request body is larger than the limit of {limit:,} bytes"
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = problem_response(
+        request, 401, "a valid API token is required: Authorization: Bearer <token>"
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
