@@ -1,0 +1,1 @@
+"""Pure statistics: numpy and SciPy only, no Django."""
