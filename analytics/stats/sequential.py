@@ -132,18 +132,24 @@ def beta_binomial_upper(
 
 
 def _empirical_bernstein_terms(
-    unit: np.ndarray, log_inverse_alpha: float, cap: float
+    unit: np.ndarray, log_inverse_alpha: float, cap: float, horizon: int | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return cumulative sum(lambda), sum(lambda * x) and sum(v * psi(lambda)) on [0, 1] data."""
-    t = np.arange(1, unit.size + 1, dtype=np.float64)
-    running_mean = (0.5 + np.cumsum(unit)) / (t + 1.0)
-    previous_mean = np.concatenate(([0.5], running_mean[:-1]))
-    running_variance = (0.25 + np.cumsum((unit - running_mean) ** 2)) / (t + 1.0)
-    previous_variance = np.concatenate(([0.25], running_variance[:-1]))
-    bet = np.minimum(np.sqrt(2.0 * log_inverse_alpha / (previous_variance * t * np.log1p(t))), cap)
+    """Return running sum(lambda), sum(lambda * x) and sum(v * psi(lambda)) along the last axis."""
+    t = np.arange(1, unit.shape[-1] + 1, dtype=np.float64)
+    running_mean = (0.5 + np.cumsum(unit, axis=-1)) / (t + 1.0)
+    start = np.full((*unit.shape[:-1], 1), 0.5)
+    previous_mean = np.concatenate((start, running_mean[..., :-1]), axis=-1)
+    running_variance = (0.25 + np.cumsum((unit - running_mean) ** 2, axis=-1)) / (t + 1.0)
+    previous_variance = np.concatenate((start / 2.0, running_variance[..., :-1]), axis=-1)
+    spread = t * np.log1p(t) if horizon is None else np.full_like(t, float(horizon))
+    bet = np.minimum(np.sqrt(2.0 * log_inverse_alpha / (previous_variance * spread)), cap)
     variance_proxy = 4.0 * (unit - previous_mean) ** 2
     psi = (-np.log1p(-bet) - bet) / 4.0
-    return np.cumsum(bet), np.cumsum(bet * unit), np.cumsum(variance_proxy * psi)
+    return (
+        np.cumsum(bet, axis=-1),
+        np.cumsum(bet * unit, axis=-1),
+        np.cumsum(variance_proxy * psi, axis=-1),
+    )
 
 
 def empirical_bernstein_bounds(
@@ -153,6 +159,7 @@ def empirical_bernstein_bounds(
     high: float,
     confidence: float = 0.95,
     cap: float = 0.5,
+    horizon: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return one-sided anytime-valid lower and upper bounds of the mean after each value.
 
@@ -168,27 +175,30 @@ def empirical_bernstein_bounds(
 
     The width follows the observed variance, not the worst case of the range. Each
     bound is intersected with its running best (valid for a CS) and clipped to the
-    range. O(n) with cumulative sums; the values must be in the order they arrived.
+    range. With ``horizon`` the bets use a fixed n in place of t log(1 + t), which
+    makes the bound tightest near that many values; bets that depend only on the past
+    keep it valid whatever they are. O(n) with cumulative sums along the last axis,
+    which is time (values in the order they arrived); leading axes are independent
+    streams.
     """
     alpha = _alpha(confidence)
     if not high > low:
         raise ValueError(f"need high > low, got [{low}, {high}]")
     array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise ValueError(f"values must be one-dimensional, got shape {array.shape}")
+    if array.ndim < 1:
+        raise ValueError("values must have a time axis")
     if array.size and (array.min() < low or array.max() > high):
         raise ValueError(f"values must lie in [{low}, {high}]")
     if array.size == 0:
-        return np.empty(0), np.empty(0)
+        return np.empty(array.shape), np.empty(array.shape)
     span = high - low
     log_inverse_alpha = math.log(1.0 / alpha)
-    bets, weighted, penalty = _empirical_bernstein_terms(
-        (array - low) / span, log_inverse_alpha, cap
-    )
+    unit = (array - low) / span
+    bets, weighted, penalty = _empirical_bernstein_terms(unit, log_inverse_alpha, cap, horizon)
     centre = weighted / bets
     margin = (log_inverse_alpha + penalty) / bets
-    lower = np.clip(np.maximum.accumulate(centre - margin), 0.0, 1.0)
-    upper = np.clip(np.minimum.accumulate(centre + margin), 0.0, 1.0)
+    lower = np.clip(np.maximum.accumulate(centre - margin, axis=-1), 0.0, 1.0)
+    upper = np.clip(np.minimum.accumulate(centre + margin, axis=-1), 0.0, 1.0)
     return low + span * lower, low + span * upper
 
 
