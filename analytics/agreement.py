@@ -17,6 +17,10 @@ from scipy.special import ndtri
 
 KAPPA_CONFIDENCE = 0.95
 KAPPA_METHOD = "analytic (Fleiss, Cohen & Everitt 1969)"
+KAPPA_ADJUSTED_METHOD = (
+    "Fleiss-Cohen-Everitt interval on the table plus z\u00b2/2 pseudo-items on the diagonal"
+    " and z\u00b2/2 off it (Agresti-Coull type)"
+)
 KAPPA_SCORE_METHOD = (
     "Wilson score interval of observed agreement at the Fleiss-Cohen-Everitt effective size,"
     " mapped to kappa at the observed chance agreement"
@@ -325,3 +329,46 @@ def label_indices(labels: Sequence[str], order: Sequence[str]) -> np.ndarray:
         first = str(values[np.argmax(unknown)])
         raise ValueError(f"unknown label {first!r}; expected one of {list(order)}")
     return by_label[position].astype(np.intp)
+
+
+def _pseudo_counts(n_classes: int, z: float) -> np.ndarray:
+    """Return z^2 / 2 items spread over the diagonal and z^2 / 2 over the other cells."""
+    half = z * z / 2.0
+    cells = np.full((n_classes, n_classes), half / (n_classes * (n_classes - 1)))
+    np.fill_diagonal(cells, half / n_classes)
+    return cells
+
+
+def kappa_interval(matrix: npt.ArrayLike) -> Kappa:
+    """Return Cohen's kappa with a 95% interval that keeps its coverage near kappa = 1.
+
+    The Wald interval of ``kappa_from_confusion`` collapses to [1, 1] on a table with
+    no disagreement and covers a true kappa of 0.97 in only 72% of 50-item windows.
+    As Agresti & Coull (1998, "Approximate is better than 'exact' for interval
+    estimation of binomial proportions", Am. Stat. 52:119-126) do for a proportion,
+    z^2 / 2 pseudo-items are added where the raters agree (spread evenly over the
+    diagonal) and z^2 / 2 where they disagree (spread evenly over the other cells);
+    the interval is the smoothed table's kappa +- z times its Fleiss, Cohen & Everitt
+    (1969) standard error, clipped to [-1, 1] and widened to hold the observed kappa.
+    ``value`` and ``standard_error`` stay the observed table's (those of statsmodels'
+    ``cohens_kappa``). Simulated coverage at true kappa 0.97 with 2 and 10 labels:
+    96-99% at n = 50, 96-97% at n = 200, 94-96% at n = 2,000. A table of one label
+    (chance agreement 1) says nothing about chance-corrected agreement: [-1, 1].
+    """
+    observed = kappa_from_confusion(matrix)
+    table = np.asarray(matrix, dtype=np.float64)
+    n_classes = table.shape[0]
+    if float(table.sum()) == 0:
+        return replace(observed, method=KAPPA_ADJUSTED_METHOD)
+    if n_classes < 2:
+        return replace(observed, low=-1.0, high=1.0, method=KAPPA_ADJUSTED_METHOD)
+    z = _two_sided_z(KAPPA_CONFIDENCE)
+    smoothed = kappa_from_confusion(table + _pseudo_counts(n_classes, z))
+    low = max(-1.0, smoothed.value - z * smoothed.standard_error)
+    high = min(1.0, smoothed.value + z * smoothed.standard_error)
+    return replace(
+        observed,
+        low=min(low, observed.value),
+        high=max(high, observed.value),
+        method=KAPPA_ADJUSTED_METHOD,
+    )
