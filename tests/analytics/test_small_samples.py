@@ -14,6 +14,12 @@ from analytics.agreement import (
     kappa_from_confusion,
     kappa_interval,
 )
+from analytics.calibration import (
+    calibration_check_from_counts,
+    calibration_light,
+    expected_calibration_error,
+    reliability_bins,
+)
 from analytics.lights import light_from_bound
 
 TRUE_KAPPA = 0.97
@@ -128,3 +134,53 @@ def test_a_light_is_never_green_and_red_and_never_given_below_the_minimum(
         assert lower >= good
     elif light == "red":
         assert upper < bad
+
+
+# --- calibration on small samples ------------------------------------------------------------
+
+
+def _calibrated_window(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    confidence = rng.uniform(0.5, 1.0, size=n)
+    return confidence, rng.random(n) < confidence
+
+
+def test_a_calibrated_model_shows_the_ece_a_calibrated_model_would() -> None:
+    rng = np.random.default_rng(21)
+    confidence, correct = _calibrated_window(rng, 50)
+    check = calibration_check_from_counts(reliability_bins(confidence, correct))
+    assert check.value == expected_calibration_error(confidence, correct)
+    assert check.low_if_calibrated <= check.value <= check.high_if_calibrated
+    assert 0.05 < check.expected_if_calibrated < 0.15
+
+
+def test_ece_light_is_insufficient_below_the_minimum_and_rarely_red_when_calibrated() -> None:
+    rng = np.random.default_rng(22)
+    few = calibration_check_from_counts(reliability_bins(*_calibrated_window(rng, 50)))
+    assert calibration_light(check=few, good=0.05, bad=0.1) == "insufficient"
+    lights = [
+        calibration_light(
+            check=calibration_check_from_counts(
+                reliability_bins(*_calibrated_window(rng, 400)), resamples=400
+            ),
+            good=0.05,
+            bad=0.1,
+        )
+        for _ in range(60)
+    ]
+    assert lights.count("red") == 0
+    assert lights.count("green") >= 54
+
+
+def test_ece_light_is_red_for_an_overconfident_model() -> None:
+    rng = np.random.default_rng(23)
+    confidence = rng.uniform(0.7, 1.0, size=1000)
+    correct = rng.random(1000) < confidence - 0.2
+    check = calibration_check_from_counts(reliability_bins(confidence, correct))
+    assert check.excess_low > 0.1
+    assert calibration_light(check=check, good=0.05, bad=0.1) == "red"
+
+
+def test_an_empty_window_has_no_calibration_figures() -> None:
+    check = calibration_check_from_counts(reliability_bins([], []))
+    assert check.n == 0
+    assert np.isnan(check.value)
