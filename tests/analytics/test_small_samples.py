@@ -13,6 +13,7 @@ from analytics.agreement import (
     agreement,
     kappa_from_confusion,
     kappa_interval,
+    kappa_interval_from_confusion,
 )
 from analytics.calibration import (
     calibration_check_from_counts,
@@ -20,9 +21,15 @@ from analytics.calibration import (
     expected_calibration_error,
     reliability_bins,
 )
-from analytics.lights import light_from_bound
+from analytics.lights import LIGHT_LABELS, light_from_bound
 
 TRUE_KAPPA = 0.97
+
+tables = st.integers(2, 4).flatmap(
+    lambda k: st.lists(st.integers(0, 30), min_size=k * k, max_size=k * k).map(
+        lambda cells: np.array(cells).reshape(k, k)
+    )
+)
 
 
 def _cell_probabilities(n_classes: int, kappa: float) -> np.ndarray:
@@ -55,6 +62,54 @@ def test_kappa_interval_keeps_nominal_coverage_on_large_windows(n_classes: int) 
     assert 0.93 <= _coverage(n_classes, 1000) <= 0.975
 
 
+def _score_coverage(n_classes: int, n: int, runs: int = 1500) -> float:
+    rng = np.random.default_rng(20261203 + n + n_classes)
+    tables = rng.multinomial(n, _cell_probabilities(n_classes, TRUE_KAPPA), size=runs)
+    hits = 0
+    for table in tables.reshape(runs, n_classes, n_classes):
+        interval = kappa_interval_from_confusion(table)
+        hits += interval.low <= TRUE_KAPPA <= interval.high
+    return hits / runs
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+@pytest.mark.parametrize("n", [50, 200])
+def test_wilson_mapped_kappa_interval_covers_a_high_kappa_on_small_windows(
+    n_classes: int, n: int
+) -> None:
+    assert _score_coverage(n_classes, n) >= 0.93
+
+
+@pytest.mark.parametrize("n_classes", [2, 10])
+def test_wilson_mapped_kappa_interval_keeps_nominal_coverage_on_large_windows(
+    n_classes: int,
+) -> None:
+    assert 0.93 <= _score_coverage(n_classes, 1000) <= 0.97
+
+
+@given(tables)
+def test_wilson_mapped_kappa_interval_holds_the_observed_kappa(table: np.ndarray) -> None:
+    if table.sum() == 0:
+        return
+    interval = kappa_interval_from_confusion(table)
+    assert -1.0 <= interval.low <= interval.value + 1e-12
+    assert interval.value <= interval.high + 1e-12 <= 1.0 + 1e-12
+    assert interval.high - interval.low > 0.0
+
+
+def test_both_kappa_intervals_give_a_perfect_ten_item_table_width() -> None:
+    for interval in (
+        kappa_interval([[6, 0], [0, 4]]),
+        kappa_interval_from_confusion([[6, 0], [0, 4]]),
+    ):
+        assert interval.high == 1.0
+        assert 0.2 < interval.low < 0.8
+
+
+def test_the_missing_light_reads_not_enough_data() -> None:
+    assert LIGHT_LABELS["insufficient"] == "not enough data"
+
+
 def test_a_perfect_ten_item_table_has_a_wide_kappa_interval() -> None:
     interval = kappa_interval([[6, 0], [0, 4]])
     assert interval.value == 1.0
@@ -76,13 +131,6 @@ def test_a_single_label_table_says_nothing_about_kappa() -> None:
 
 def test_an_empty_table_has_an_undefined_kappa_interval() -> None:
     assert np.isnan(kappa_interval([[0, 0], [0, 0]]).low)
-
-
-tables = st.integers(2, 4).flatmap(
-    lambda k: st.lists(st.integers(0, 30), min_size=k * k, max_size=k * k).map(
-        lambda cells: np.array(cells).reshape(k, k)
-    )
-)
 
 
 @given(tables)
