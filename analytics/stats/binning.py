@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 COARSE_BINS = 10
 FINE_BINS = 100
+CATEGORICAL_MAX_VALUES = 20
 
 
 def sample_values(values: npt.ArrayLike, name: str) -> np.ndarray:
@@ -125,6 +126,9 @@ class ReferenceBins:
 
     fine_edges: np.ndarray
     coarse_edges: np.ndarray
+    categorical: bool = False
+    minimum: float = -np.inf
+    maximum: float = np.inf
 
 
 def reference_bins(
@@ -140,6 +144,90 @@ def reference_bins(
         fine_edges=_quantile_edges(ordered, n_fine_bins),
         coarse_edges=_quantile_edges(ordered, n_coarse_bins),
     )
+
+
+def _just_above(values: np.ndarray) -> np.ndarray:
+    """Return the next double above each value: [v, next) holds v alone."""
+    return np.nextafter(values, np.inf)
+
+
+def reference_bins_with_range(
+    reference: npt.ArrayLike,
+    n_coarse_bins: int = COARSE_BINS,
+    n_fine_bins: int = FINE_BINS,
+    max_categories: int = CATEGORICAL_MAX_VALUES,
+) -> ReferenceBins:
+    """Return bins that also see values outside the reference's range and point masses.
+
+    Quantile bins alone put everything above the reference's largest quantile edge in
+    one bin with it: a feature always 0 that becomes 5, or a 0/1 feature that becomes
+    0/7, moves no count between bins. Here the first bin is (-inf, reference minimum)
+    and the last [just above the maximum, +inf), on both grids, so out-of-range values
+    land in bins the reference leaves empty. A reference of at most max_categories
+    distinct values is treated as categorical: each value gets a bin [v, next double)
+    of its own, and the gaps between values (never seen in the reference) get theirs,
+    fine and coarse grids being the same. Otherwise the bins are the quantile bins of
+    ``reference_bins`` with the range edges, and a bin [v, next double) for every value
+    v holding at least 1 / n_fine_bins of the reference, added to both grids.
+    """
+    if n_coarse_bins < 1 or n_fine_bins % n_coarse_bins:
+        raise ValueError(
+            f"n_fine_bins ({n_fine_bins}) must be a multiple of n_coarse_bins ({n_coarse_bins})"
+        )
+    ordered = np.sort(sample_values(reference, "reference"))
+    if ordered.size == 0:
+        raise ValueError("the reference sample is empty")
+    if not np.all(np.isfinite(ordered)):
+        raise ValueError("reference values must be finite")
+    low, high = float(ordered[0]), float(ordered[-1])
+    distinct = np.unique(ordered)
+    if distinct.size <= max_categories:
+        inner = np.concatenate((distinct, _just_above(distinct)))
+        edges = np.unique(np.concatenate(([-np.inf], inner, [np.inf])))
+        return ReferenceBins(
+            fine_edges=edges, coarse_edges=edges, categorical=True, minimum=low, maximum=high
+        )
+    # A value holding a fine bin's share or more (a point mass inside a continuous
+    # feature) gets a bin of its own, so no bin mixes it with a range of other values.
+    values, counts = distinct, np.diff(np.searchsorted(ordered, distinct, side="right"), prepend=0)
+    masses = values[counts * n_fine_bins >= ordered.size]
+    range_edges = np.concatenate(([low, high], masses, _just_above(np.append(masses, high))))
+    return ReferenceBins(
+        fine_edges=np.union1d(_quantile_edges(ordered, n_fine_bins), range_edges),
+        coarse_edges=np.union1d(_quantile_edges(ordered, n_coarse_bins), range_edges),
+        minimum=low,
+        maximum=high,
+    )
+
+
+def reference_bins_with_range_by_feature(reference: npt.ArrayLike) -> list[ReferenceBins]:
+    """Return ``reference_bins_with_range`` of every column of a rows x features sample."""
+    matrix = _columns(reference, "reference")
+    return [reference_bins_with_range(matrix[:, j]) for j in range(matrix.shape[1])]
+
+
+def out_of_range_shares(counts: npt.ArrayLike, bins: ReferenceBins) -> tuple[float, float]:
+    """Return the shares of counted values below the reference minimum and above its maximum.
+
+    Read from fine-bin counts of ``reference_bins_with_range`` bins, whose edges sit
+    at the reference's minimum and just above its maximum; nan with no values.
+    """
+    fine = _edges(bins.fine_edges)
+    array = np.asarray(counts, dtype=np.float64)
+    if array.shape != (fine.size - 1,):
+        raise ValueError(f"{fine.size - 1} fine bins need as many counts, got {array.shape}")
+    total = float(array.sum())
+    if total == 0:
+        return np.nan, np.nan
+    below = float(array[fine[1:] <= bins.minimum].sum())
+    above = float(array[fine[:-1] > bins.maximum].sum())
+    return below / total, above / total
+
+
+def point_mass_bins(edges: npt.ArrayLike) -> np.ndarray:
+    """Return which bins [e_i, e_i+1) hold a single double, e_i+1 being the next one up."""
+    array = _edges(edges)
+    return array[1:] == _just_above(array[:-1])
 
 
 def _columns(values: npt.ArrayLike, name: str) -> np.ndarray:

@@ -5,7 +5,7 @@ builds histogram counts from raw values, the other computes the statistic from
 counts. Daily rollups store the counts, and counts add up over days, so a report
 built from rollups equals the report built from the raw rows by construction.
 
-The bins and the counts on them are ``analytics.binning``'s.
+The bins and the counts on them are ``analytics.stats.binning``'s.
 """
 
 from __future__ import annotations

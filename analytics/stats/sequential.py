@@ -21,7 +21,7 @@ from scipy.stats import t as student_t
 
 # The one place the gate reaches the existing agreement statistics; the module may move
 # to analytics.stats.agreement, and only this line then changes.
-from analytics.agreement import kappa_from_confusion, wilson_interval
+from analytics.stats.agreement import kappa_from_confusion, wilson_interval
 
 # Beta(1, 1): a uniform mixing prior, so no agreement level is favoured a priori.
 DEFAULT_PRIOR = (1.0, 1.0)
