@@ -13,7 +13,7 @@ import numpy as np
 from analytics.stats.sequential import DEFAULT_PRIOR, beta_binomial_clears
 
 if TYPE_CHECKING:
-    from analytics.gate.rules import GateEvidence, GatePolicyValues
+    from analytics.gate.inputs import GateEvidence, GatePolicyValues
 
 # Beyond this many items an estimate is no longer a plan: the rate sits on the line.
 HORIZON = 1_000_000

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from analytics.gate.inputs import GateEvidence, GatePolicyValues
 from analytics.gate.needs import needs_estimate
 from analytics.stats.sequential import (
     BETA_BINOMIAL_METHOD,
@@ -29,42 +30,6 @@ from analytics.stats.sequential import (
 )
 
 PASS, FAIL, INSUFFICIENT, OFF = "pass", "fail", "insufficient", "off"
-
-
-@dataclass(frozen=True)
-class GatePolicyValues:
-    """Thresholds of one gate policy version; None switches a criterion off."""
-
-    min_judged_items: int | None = 500
-    min_per_label: int | None = 20
-    noninferiority_margin: float | None = 0.02
-    agreement_floor: float | None = 0.90
-    kappa_floor: float | None = 0.80
-    recall_floor: float | None = 0.80
-    recall_min_items: int = 20
-    psi_major: float | None = 0.25
-    drifted_share_max: float | None = 0.30
-    max_error_rate: float | None = 0.005
-    latency_p95_budget_ms: float | None = 50.0
-    int8_parity_floor: float | None = 0.995
-    confidence: float = 0.95
-    anytime_valid: bool = True
-
-
-@dataclass(frozen=True)
-class GateEvidence:
-    """Everything the gate reads about one model version in one window."""
-
-    labels: tuple[str, ...]
-    confusion: np.ndarray
-    paired_differences: np.ndarray
-    predictions: int
-    errors: int
-    latency_p95_ms: float | None
-    max_psi: float | None
-    drifted_share: float | None
-    int8_parity: float | None
-    is_int8: bool
 
 
 @dataclass(frozen=True)

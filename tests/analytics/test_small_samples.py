@@ -15,12 +15,8 @@ from analytics.stats.agreement import (
     kappa_interval,
     kappa_interval_from_confusion,
 )
-from analytics.stats.calibration import (
-    calibration_check_from_counts,
-    calibration_light,
-    expected_calibration_error,
-    reliability_bins,
-)
+from analytics.stats.calibration import expected_calibration_error, reliability_bins
+from analytics.stats.calibration_check import calibration_check_from_counts, calibration_light
 from analytics.stats.lights import LIGHT_LABELS, light_from_bound
 
 TRUE_KAPPA = 0.97
