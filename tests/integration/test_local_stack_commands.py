@@ -65,6 +65,19 @@ class Runner:
         self.process.wait(timeout=90)
 
 
+def _manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a manage.py command as a second terminal would, beside the running stack."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+
 def _unscored(var: Path) -> int:
     with sqlite3.connect(var / "shadowlab.sqlite3", timeout=10) as db:
         (count,) = db.execute(
@@ -94,29 +107,13 @@ def test_side_commands_reach_the_running_worker_and_the_stack_restarts_at_once(t
     runner = Runner(var, port, env)
     try:
         wait_until(lambda: _unscored(var) == 0, timeout=120, message="demo items unscored")
-        side = subprocess.run(
-            [sys.executable, "manage.py", "simulate", "--items", "200", "--seed", "3"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        side = _manage(env, "simulate", "--items", "200", "--seed", "3")
         assert "no ShadowLab stack is running" not in side.stderr
         rows = ["external_id," + ",".join(f"f{i}" for i in range(64))]
         rows += [f"side-{n}," + ",".join(str(n % 17) for _ in range(64)) for n in range(50)]
         csv_path = tmp_path / "items.csv"
         csv_path.write_text("\n".join(rows) + "\n")
-        subprocess.run(
-            [sys.executable, "manage.py", "import_items", str(csv_path), "--queue", "digits"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-        )
+        _manage(env, "import_items", str(csv_path), "--queue", "digits")
         # Without the runner's broker these items would wait for a sweep (disabled here).
         # Scored within a few seconds on an idle machine; the margin is for a loaded CI host.
         started = time.monotonic()
@@ -140,13 +137,5 @@ def test_side_commands_reach_the_running_worker_and_the_stack_restarts_at_once(t
     finally:
         again.stop()
 
-    stopped = subprocess.run(
-        [sys.executable, "manage.py", "simulate", "--items", "5", "--seed", "4"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    stopped = _manage(env, "simulate", "--items", "5", "--seed", "4")
     assert "no ShadowLab stack is running" in stopped.stderr
