@@ -182,6 +182,8 @@ CELERY_BROKER_URL = env.str(
 BROKER_DIR = Path(env.str("SHADOWLAB_BROKER_DIR", default=str(VAR_DIR / "broker")))
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's file transport with messages written and claimed by atomic renames.
+    CELERY_BROKER_TRANSPORT = "shadowlab.file_broker:Transport"
     for folder in ("messages", "control", "processed"):
         (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {

@@ -59,6 +59,9 @@ class Runner:
         )
         assert self.process.poll() is None, "".join(self.output[-40:])
 
+    def tail(self, lines: int = 60) -> str:
+        return "".join(self.output[-lines:])
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGINT)
@@ -117,11 +120,17 @@ def test_side_commands_reach_the_running_worker_and_the_stack_restarts_at_once(t
         # Without the runner's broker these items would wait for a sweep (disabled here).
         # Scored within a few seconds on an idle machine; the margin is for a loaded CI host.
         started = time.monotonic()
-        wait_until(
-            lambda: _unscored(var) == 0,
-            timeout=60,
-            message="items from the side commands were not scored by the running worker",
-        )
+        try:
+            wait_until(
+                lambda: _unscored(var) == 0,
+                timeout=60,
+                message="items from the side commands were not scored by the running worker",
+            )
+        except AssertionError as error:
+            raise AssertionError(
+                f"{error}; {_unscored(var)} unscored; side command said:\n{side.stdout}"
+                f"{side.stderr}\nthe runner's last lines:\n{runner.tail()}"
+            ) from None
         print(f"side-command items scored {time.monotonic() - started:.1f} s after the commands")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
             assert response.status == 200
