@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from analytics.gate.inputs import GatePolicyValues
 from deployments.models import ModelVersion
 from inspections.models import Queue
 
@@ -85,3 +86,99 @@ class Adjudication(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.item_id} is {self.label}"
+
+
+class GatePolicy(models.Model):
+    """One version of a queue's promotion-gate thresholds; an edit adds a version.
+
+    A threshold left empty switches its criterion off. Evaluations keep the version they
+    used, so a policy row is never changed once written.
+    """
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="gate_policies")
+    version = models.PositiveIntegerField()
+    min_judged_items = models.PositiveIntegerField(null=True, blank=True, default=500)
+    min_per_label = models.PositiveIntegerField(null=True, blank=True, default=20)
+    noninferiority_margin = models.FloatField(null=True, blank=True, default=0.02)
+    agreement_floor = models.FloatField(null=True, blank=True, default=0.90)
+    kappa_floor = models.FloatField(null=True, blank=True, default=0.80)
+    recall_floor = models.FloatField(null=True, blank=True, default=0.80)
+    recall_min_items = models.PositiveIntegerField(default=20)
+    psi_major = models.FloatField(null=True, blank=True, default=0.25)
+    drifted_share_max = models.FloatField(null=True, blank=True, default=0.30)
+    max_error_rate = models.FloatField(null=True, blank=True, default=0.005)
+    latency_p95_budget_ms = models.FloatField(null=True, blank=True, default=50.0)
+    int8_parity_floor = models.FloatField(null=True, blank=True, default=0.995)
+    confidence = models.FloatField(default=0.95)
+    anytime_valid = models.BooleanField(
+        default=True, help_text="Decide on confidence sequences, valid however often one looks."
+    )
+    window_days = models.PositiveSmallIntegerField(
+        default=28, help_text="UTC days of evidence an evaluation reads, ending today."
+    )
+    max_evaluation_age_hours = models.PositiveSmallIntegerField(
+        default=24, help_text="How old a passing evaluation may be when a promotion relies on it."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["queue", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "version"], name="gate_policy_one_per_version"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__gt=0.5) & Q(confidence__lt=1),
+                name="gate_policy_confidence_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_days__gte=1) & Q(window_days__lte=366),
+                name="gate_policy_window_in_range",
+            ),
+        ]
+        permissions = [("change_gate_policy", "Can edit a queue's promotion-gate policy")]
+
+    def __str__(self) -> str:
+        return f"gate policy v{self.version} of {self.queue_id}"
+
+    def values(self) -> GatePolicyValues:
+        """Return the thresholds the pure gate rules read."""
+        return GatePolicyValues(
+            **{name: getattr(self, name) for name in GatePolicyValues.__dataclass_fields__}
+        )
+
+
+class GateEvaluation(models.Model):
+    """An immutable snapshot of one gate evaluation: every figure, bound and verdict."""
+
+    class Verdict(models.TextChoices):
+        PASS = "pass", "pass"
+        FAIL = "fail", "fail"
+        INSUFFICIENT = "insufficient", "insufficient"
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="gate_evaluations")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="gate_evaluations"
+    )
+    policy = models.ForeignKey(GatePolicy, on_delete=models.PROTECT, related_name="evaluations")
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    since = models.DateField(help_text="First UTC day of the evidence.")
+    until = models.DateField(help_text="Last UTC day of the evidence.")
+    snapshot = models.JSONField(help_text="Criteria, figures, bounds, needs and window.")
+    evaluated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model_version", "-created_at"], name="gate_evaluation_latest_idx")
+        ]
+        permissions = [("evaluate_gate", "Can evaluate a model version's promotion gate")]
+
+    def __str__(self) -> str:
+        return f"gate evaluation {self.pk} of {self.model_version_id}: {self.verdict}"

@@ -76,6 +76,14 @@ class Deployment(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices)
     traffic_share = models.FloatField(default=0.0, help_text="Share of items the model decides.")
     started_at = models.DateTimeField(help_text="When the version took its current role.")
+    promotion = models.ForeignKey(
+        "PromotionRequest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The approved request that put the version in its canary or live role.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,6 +95,14 @@ class Deployment(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["queue"], condition=Q(role="live"), name="deployment_one_live_per_queue"
+            ),
+            models.UniqueConstraint(
+                fields=["queue"], condition=Q(role="canary"), name="deployment_one_canary_per_queue"
+            ),
+            models.UniqueConstraint(
+                fields=["queue"],
+                condition=Q(role="standby"),
+                name="deployment_one_standby_per_queue",
             ),
             models.CheckConstraint(
                 condition=Q(traffic_share__gte=0) & Q(traffic_share__lte=1),
@@ -161,6 +177,91 @@ class ScoringAttempt(models.Model):
         return f"{self.model_version} on {self.item_id}: {self.attempts} attempts"
 
 
+class PromotionRequest(models.Model):
+    """An ml_lead's request to promote a version on a passing evaluation; an admin decides."""
+
+    class Target(models.TextChoices):
+        CANARY = "canary", "canary"
+        LIVE = "live", "live"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="promotion_requests")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    target = models.CharField(max_length=6, choices=Target.choices)
+    share = models.FloatField(help_text="Share of items the model decides once approved.")
+    evaluation = models.ForeignKey(
+        "analytics.GateEvaluation", on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="promotion_requests"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True, help_text="The requester's reason.")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="promotion_decisions",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    comment = models.TextField(blank=True, help_text="The deciding admin's comment.")
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version"],
+                condition=Q(status="pending"),
+                name="promotion_one_pending_per_version",
+            ),
+            # Four eyes: whoever decides a request is not the one who filed it.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("requested_by")),
+                name="promotion_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=Q(share__gt=0) & Q(share__lte=1), name="promotion_share_is_a_share"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending")
+                | (Q(decided_by__isnull=False) & Q(decided_at__isnull=False)),
+                name="promotion_decided_has_decider",
+            ),
+        ]
+        permissions = [
+            ("request_promotion", "Can request the promotion of a model version"),
+            ("decide_promotion", "Can approve or reject a promotion request"),
+        ]
+
+    def __str__(self) -> str:
+        return f"promotion {self.pk}: {self.model_version_id} to {self.target} ({self.status})"
+
+
+class RolloutControl(models.Model):
+    """A queue's kill switch: while it is on, every item goes to inspectors."""
+
+    queue = models.OneToOneField(Queue, on_delete=models.CASCADE, related_name="rollout_control")
+    kill_switch = models.BooleanField(default=False)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        permissions = [("flip_kill_switch", "Can turn a queue's kill switch on or off")]
+
+    def __str__(self) -> str:
+        return f"kill switch {'on' if self.kill_switch else 'off'} for {self.queue_id}"
+
+
 class AuditEvent(models.Model):
     """An append-only record of who changed what; never edited or deleted."""
 
@@ -169,15 +270,22 @@ class AuditEvent(models.Model):
     )
     actor_name = models.CharField(max_length=150, help_text="Kept if the user is deleted.")
     action = models.CharField(max_length=60, db_index=True)
+    queue = models.ForeignKey(
+        Queue, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
     subject_type = models.CharField(max_length=60)
     subject_id = models.CharField(max_length=60)
     subject = models.CharField(max_length=300)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    evidence = models.CharField(
+        max_length=100, blank=True, help_text='What the change relied on, e.g. "gate-evaluation:7".'
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["queue", "-created_at"], name="audit_queue_time_idx")]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.subject}"

@@ -10,6 +10,19 @@ JUDGE_ITEMS = "inspections.judge_item"
 VIEW_REPORTS = "analytics.view_reports"
 REGISTER_MODELS = "deployments.register_modelversion"
 DEPLOY_MODELS = "deployments.change_deployment"
+EVALUATE_GATE = "analytics.evaluate_gate"
+EDIT_GATE_POLICY = "analytics.change_gate_policy"
+REQUEST_PROMOTION = "deployments.request_promotion"
+DECIDE_PROMOTION = "deployments.decide_promotion"
+KILL_SWITCH = "deployments.flip_kill_switch"
+
+# What ml_leads and admins both read about the gate and the rollout.
+_ROLLOUT_VIEWS = [
+    "analytics.view_gatepolicy",
+    "analytics.view_gateevaluation",
+    "deployments.view_promotionrequest",
+    "deployments.view_rolloutcontrol",
+]
 
 # Permissions each group holds, as "app_label.codename". A data migration creates them.
 GROUP_PERMISSIONS: dict[str, list[str]] = {
@@ -24,6 +37,9 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "deployments.view_prediction",
         "deployments.view_auditevent",
         "analytics.view_adjudication",
+        EVALUATE_GATE,
+        REQUEST_PROMOTION,
+        *_ROLLOUT_VIEWS,
     ],
     ADMIN: [
         VIEW_REPORTS,
@@ -50,6 +66,12 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "auth.change_user",
         "auth.view_user",
         "auth.view_group",
+        EVALUATE_GATE,
+        REQUEST_PROMOTION,
+        EDIT_GATE_POLICY,
+        DECIDE_PROMOTION,
+        KILL_SWITCH,
+        *_ROLLOUT_VIEWS,
     ],
 }
 
@@ -62,6 +84,26 @@ def is_inspector(user: AnyUser) -> bool:
 
 def can_view_reports(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(VIEW_REPORTS)
+
+
+def can_evaluate_gate(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(EVALUATE_GATE)
+
+
+def can_edit_gate_policy(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(EDIT_GATE_POLICY)
+
+
+def can_request_promotion(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(REQUEST_PROMOTION)
+
+
+def can_decide_promotion(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(DECIDE_PROMOTION)
+
+
+def can_flip_kill_switch(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(KILL_SWITCH)
 
 
 def can_register_models(user: AnyUser) -> bool:
