@@ -18,75 +18,38 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
 
+from analytics.aggregation_panels import fleiss_count, paired_differences_compute, pairs_count
+from analytics.period_sql import (
+    COMPLETE,
+    CONSENSUS,
+    ITEM_TABLE,
+    JUDGED,
+    JUDGMENT_TABLE,
+    OK,
+    PERIOD_ITEMS,
+    PREDICTION_TABLE,
+    Period,
+    rows_fetch,
+)
 from analytics.stats.binning import ReferenceBins, feature_histograms
 from analytics.stats.calibration import coverage_bins, reliability_bins
 from analytics.stats.counts import (
     LAG_EDGES_SECONDS,
     LATENCY_EDGES_MS,
-    FleissSums,
     Matrix,
     PeriodCounts,
-    fleiss_sums,
     log_histogram,
     reason_kind,
 )
-from deployments.models import ModelVersion, Prediction
-from inspections.models import Item, Judgment, Queue
+from inspections.models import Queue
 from shadowlab.finite import is_finite_number
 
-# Table names and state values come from the models, so a rename cannot leave the SQL behind.
-ITEM_TABLE = Item._meta.db_table
-JUDGMENT_TABLE = Judgment._meta.db_table
-PREDICTION_TABLE = Prediction._meta.db_table
-COMPLETE = Item.HumanStatus.COMPLETE.value
-OK = Prediction.Status.OK.value
-
-PERIOD_ITEMS = f"""
-period_items AS (
-    SELECT id, received_at, human_status FROM {ITEM_TABLE}
-    WHERE queue_id = %s AND received_at >= %s AND received_at < %s
-)"""  # noqa: S608
-
-CONSENSUS = f"""
-consensus AS (
-    SELECT j.item_id, MIN(j.label) AS label FROM {JUDGMENT_TABLE} j
-    JOIN period_items i ON i.id = j.item_id
-    WHERE i.human_status = '{COMPLETE}'
-    GROUP BY j.item_id HAVING COUNT(DISTINCT j.label) = 1
-)"""  # noqa: S608
-
-JUDGED = f"""
-judged AS (
-    SELECT j.item_id, COUNT(*) AS n, COUNT(DISTINCT j.label) AS labels
-    FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id GROUP BY j.item_id
-)"""  # noqa: S608
-
-
-@dataclass(frozen=True)
-class Period:
-    """The rows of one queue and model version received in [start, end)."""
-
-    queue: Queue
-    model_version: ModelVersion
-    start: datetime
-    end: datetime
-
-    def params(self) -> list[Any]:
-        """Return the PERIOD_ITEMS parameters, adapted for the database in use."""
-        adapt = connection.ops.adapt_datetimefield_value
-        return [self.queue.pk, adapt(self.start), adapt(self.end)]
-
-
-def _rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+__all__ = ["Period", "period_counts_compute", "queue_period_counts"]
 
 
 def _lag_seconds() -> str:
@@ -119,7 +82,7 @@ def _item_counts(period: Period) -> ItemCounts:
         LEFT JOIN judged n ON n.item_id = i.id
         LEFT JOIN {PREDICTION_TABLE} p
             ON p.item_id = i.id AND p.model_version_id = %s"""  # noqa: S608
-    ((items, undecided, unscored, judgments, multi, crowded),) = _rows(
+    ((items, undecided, unscored, judgments, multi, crowded),) = rows_fetch(
         sql, [*period.params(), period.model_version.pk]
     )
     return ItemCounts(
@@ -143,7 +106,7 @@ def queue_period_counts(*, queue: Queue, start: datetime, end: datetime) -> tupl
                SUM(CASE WHEN n >= 2 THEN 1 ELSE 0 END)
         FROM judged"""  # noqa: S608
     with _analytic_queries():
-        ((items, judgments, multi),) = _rows(sql, [queue.pk, adapt(start), adapt(end)])
+        ((items, judgments, multi),) = rows_fetch(sql, [queue.pk, adapt(start), adapt(end)])
     return int(items or 0), int(judgments or 0), int(multi or 0)
 
 
@@ -158,7 +121,7 @@ def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[
     k = len(index)
     table = np.zeros((k, k), np.int64)
     inspectors: dict[int, Matrix] = {}
-    for inspector_id, human, model, count in _rows(
+    for inspector_id, human, model, count in rows_fetch(
         sql, [*period.params(), period.model_version.pk]
     ):
         if human not in index or model not in index:
@@ -168,45 +131,6 @@ def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[
         tally[0] += count
         tally[1] += count if human == model else 0
     return table, inspectors
-
-
-def _pairs(period: Period, index: dict[str, int]) -> Matrix:
-    """Return first judgment x second judgment x model label on scored items judged twice."""
-    sql = f"""WITH {PERIOD_ITEMS}, ranked AS (
-            SELECT j.item_id, j.label,
-                   ROW_NUMBER() OVER (PARTITION BY j.item_id ORDER BY j.created_at, j.id) AS rn
-            FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id
-        )
-        SELECT a.label, b.label, p.label, COUNT(*) FROM ranked a
-        JOIN ranked b ON b.item_id = a.item_id AND b.rn = 2
-        JOIN {PREDICTION_TABLE} p ON p.item_id = a.item_id
-            AND p.model_version_id = %s AND p.status = '{OK}'
-        WHERE a.rn = 1
-        GROUP BY a.label, b.label, p.label"""  # noqa: S608
-    k = len(index)
-    table = np.zeros((k, k, k), np.int64)
-    for first, second, model, count in _rows(sql, [*period.params(), period.model_version.pk]):
-        if first in index and second in index and model in index:
-            table[index[first], index[second], index[model]] += count
-    return table
-
-
-def _fleiss(period: Period, index: dict[str, int]) -> dict[int, FleissSums]:
-    """Return Fleiss sums per number of raters, over items judged by three or more."""
-    sql = f"""WITH {PERIOD_ITEMS}, crowded AS (
-            SELECT j.item_id FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id
-            GROUP BY j.item_id HAVING COUNT(*) >= 3
-        )
-        SELECT j.item_id, j.label, COUNT(*) FROM {JUDGMENT_TABLE} j
-        JOIN crowded c ON c.item_id = j.item_id GROUP BY j.item_id, j.label"""  # noqa: S608
-    per_item: dict[int, np.ndarray] = {}
-    for item_id, label, count in _rows(sql, period.params()):
-        if label in index:
-            per_item.setdefault(item_id, np.zeros(len(index), np.int64))[index[label]] += count
-    by_raters: dict[int, list[np.ndarray]] = {}
-    for row in per_item.values():
-        by_raters.setdefault(int(row.sum()), []).append(row)
-    return {m: fleiss_sums(np.vstack(rows)) for m, rows in by_raters.items()}
 
 
 def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
@@ -225,7 +149,7 @@ def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
     tables = {}
     for other in related:
         table = np.zeros((k, k), np.int64)
-        for mine, theirs, count in _rows(sql, [*period.params(), version.pk, other.pk]):
+        for mine, theirs, count in rows_fetch(sql, [*period.params(), version.pk, other.pk]):
             if mine in index and theirs in index:
                 table[index[mine], index[theirs]] += count
         tables[other.key] = table
@@ -257,7 +181,7 @@ def _feature_text_sql() -> str:
 def _features_row_by_row(period: Period, width: int) -> np.ndarray:
     sql = f"""WITH {PERIOD_ITEMS} SELECT f.features {SCORED_FEATURES}"""
     rows = []
-    for (features,) in _rows(sql, [*period.params(), period.model_version.pk]):
+    for (features,) in rows_fetch(sql, [*period.params(), period.model_version.pk]):
         vector = json.loads(features) if isinstance(features, str) else features
         if isinstance(vector, list) and len(vector) == width and all(map(_is_number, vector)):
             rows.append(vector)
@@ -278,7 +202,7 @@ def _features(period: Period, bins: list[ReferenceBins]) -> list[Matrix]:
     """
     width = len(bins)
     params = [*period.params(), period.model_version.pk, width]
-    ((count, text),) = _rows(_feature_text_sql(), params)
+    ((count, text),) = rows_fetch(_feature_text_sql(), params)
     values = np.empty((0, width))
     # Something other than numbers leaves the shape wrong: read row by row below.
     with contextlib.suppress(ValueError, pd.errors.ParserError):
@@ -330,7 +254,7 @@ def _period_counts(
         FROM period_items i
         JOIN {PREDICTION_TABLE} p ON p.item_id = i.id AND p.model_version_id = %s
         LEFT JOIN consensus c ON c.item_id = i.id"""  # noqa: S608
-    rows = _rows(sql, [*period.params(), period.model_version.pk])
+    rows = rows_fetch(sql, [*period.params(), period.model_version.pk])
     ok = [row for row in rows if row[0] == OK and row[1] in index]
     errors: dict[str, int] = {}
     for row in rows:
@@ -369,8 +293,13 @@ def _period_counts(
         errors=errors,
         lag=lag,
         # Each of these reads every judgment of the period again: only when there are any.
-        pairs=_pairs(period, index) if item_counts.multi_judged else np.zeros((k, k, k), np.int64),
-        fleiss=_fleiss(period, index) if item_counts.crowded else {},
+        pairs=pairs_count(period, index)
+        if item_counts.multi_judged
+        else np.zeros((k, k, k), np.int64),
+        fleiss=fleiss_count(period, index) if item_counts.crowded else {},
         features=_features(period, bins) if bins is not None and with_features else None,
         variants=_variants(period, index),
+        paired=paired_differences_compute(period, index)
+        if item_counts.multi_judged
+        else np.zeros(0, np.float64),
     )

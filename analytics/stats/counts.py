@@ -22,6 +22,7 @@ from analytics.stats.calibration import (
     coverage_bins,
     reliability_bins,
 )
+from analytics.stats.paired import Differences, paired_from_json, paired_to_json
 
 # Fixed log-spaced bins, 20 per decade (each bin's upper edge is 12% above its lower one),
 # so latency and lag histograms of any two days add up and percentiles read off them
@@ -35,7 +36,7 @@ Matrix = npt.NDArray[np.int64]
 
 # Bumped whenever PeriodCounts gains a count: a rollup stored in an older format is
 # recomputed by the periodic task and, until then, aggregated at request time.
-ROLLUP_FORMAT = 2
+ROLLUP_FORMAT = 3
 
 
 def log_histogram(values: npt.ArrayLike, edges: np.ndarray) -> Matrix:
@@ -134,7 +135,10 @@ class PeriodCounts:
     queue's own counts for the period, the same for every model version.
     ``pairs`` is first judgment x second judgment x model label on items judged at
     least twice and scored; ``variants`` is this model's label x the other's on items
-    both scored (keyed by the other version's key).
+    both scored (keyed by the other version's key). ``paired`` holds the paired difference
+    (analytics.stats.paired) of every scored item whose panel of two or more inspectors is
+    complete, in the order the items arrived; adding two periods appends the second's, so
+    periods are added in day order.
     """
 
     n_classes: int
@@ -158,6 +162,7 @@ class PeriodCounts:
     fleiss: dict[int, FleissSums] = field(default_factory=dict)
     features: list[Matrix] | None = None
     variants: dict[str, Matrix] = field(default_factory=dict)
+    paired: Differences = field(default_factory=lambda: np.zeros(0, np.float64))
 
     def __post_init__(self) -> None:
         k = self.n_classes
@@ -209,6 +214,7 @@ class PeriodCounts:
             fleiss=_add_dicts(self.fleiss, other.fleiss),
             features=features,
             variants=_add_dicts(self.variants, other.variants),
+            paired=np.concatenate((self.paired, other.paired)),
         )
 
     def with_features(self, features: list[Matrix] | None) -> PeriodCounts:
@@ -217,11 +223,14 @@ class PeriodCounts:
 
 
 def period_counts_sum(periods: list[PeriodCounts], n_classes: int) -> PeriodCounts:
-    """Return the counts of all periods together (the empty sum for no period)."""
+    """Return the counts of all periods together, paired differences in the periods' order."""
+    # The sequences are joined once at the end: appending period by period would copy a
+    # year of panel items once per day.
+    empty = np.zeros(0, np.float64)
     total = PeriodCounts(n_classes=n_classes)
     for period in periods:
-        total = total + period
-    return total
+        total = total + replace(period, paired=empty)
+    return replace(total, paired=np.concatenate([empty, *(p.paired for p in periods)]))
 
 
 def _bins_json(bins: ConfidenceBins) -> dict[str, list[float]]:
@@ -273,6 +282,8 @@ def period_counts_to_json(counts: PeriodCounts) -> dict[str, Any]:
         },
         "features": None if counts.features is None else [f.tolist() for f in counts.features],
         "variants": {k: v.tolist() for k, v in counts.variants.items()},
+        # One character per panel item: about 10 kB a day at 10,000 panel items.
+        "paired": paired_to_json(counts.paired),
     }
 
 
@@ -318,4 +329,5 @@ def period_counts_from_json(data: dict[str, Any]) -> PeriodCounts:
         variants={
             key: np.asarray(v, np.int64).reshape(k, k) for key, v in data["variants"].items()
         },
+        paired=paired_from_json(data["paired"]),
     )
