@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -77,3 +78,68 @@ def test_an_inspector_judging_from_the_page_records_the_judgment(client_for, ins
     item = item_create(queue=queue, external_id="waiting", features=[0.0] * 64)
     client_for(inspector).post("/inspect/digits/judge", {"item_id": item.pk, "label": "3"})
     assert Judgment.objects.get().inspector == inspector
+
+
+# JSON APIs of the promotion gate. Session users only: anonymous gets 401, not a redirect.
+# "{evaluation}" stands for the id of an evaluation made before each request.
+GATE_MODEL = "model=m:1"
+# fmt: off
+GATE_API_MATRIX = [
+    # method  path                                       anonymous inspector ml_lead admin outsider
+    ("GET",  "/api/v1/queues/digits/gate-policy",        401,      403,      200,    200,  403),
+    ("PUT",  "/api/v1/queues/digits/gate-policy",        401,      403,      403,    200,  403),
+    ("POST", f"/api/v1/queues/digits/gate?{GATE_MODEL}", 401,      403,      201,    201,  403),
+    ("GET",  f"/api/v1/queues/digits/gate?{GATE_MODEL}", 401,      403,      200,    200,  403),
+    ("GET",  "/api/v1/gate-evaluations/{evaluation}",    401,      403,      200,    200,  403),
+]
+# fmt: on
+
+GATE_API_CASES = [
+    pytest.param(role, method, path, expected, id=f"{role}-{method}-{path}")
+    for method, path, *row in GATE_API_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "expected"), GATE_API_CASES)
+def test_each_role_gets_the_expected_answer_from_each_gate_api(
+    request, client_for, queue, role, method, path, expected
+):
+    from analytics.gate.evaluation import gate_evaluation_run
+    from analytics.models import GateEvaluation, GatePolicy
+    from deployments.models import AuditEvent
+
+    version = ModelVersion.objects.create(
+        queue=queue,
+        name="m",
+        version="1",
+        onnx_file="models/m.onnx",
+        sha256="0" * 64,
+        size_bytes=1,
+        labels=list(queue.labels),
+        input_width=queue.input_width,
+        input_name="x",
+        probability_output="p",
+    )
+    evaluation = gate_evaluation_run(model_version=version, actor=None)
+    user = None if role == "anonymous" else request.getfixturevalue(role)
+    client = client_for(user)
+    url = path.replace("{evaluation}", str(evaluation.pk))
+    policies, events = GatePolicy.objects.count(), AuditEvent.objects.count()
+
+    if method == "PUT":
+        body = json.dumps({"window_days": 7})
+        response = client.put(url, body, content_type="application/json")
+    elif method == "POST":
+        response = client.post(url)
+    else:
+        response = client.get(url)
+
+    assert response.status_code == expected
+    if expected >= 400:
+        assert response.json()["detail"]  # a sentence, not an empty refusal
+    if expected in (401, 403):
+        # Refused means nothing changed.
+        assert GatePolicy.objects.count() == policies
+        assert GateEvaluation.objects.count() == 1
+        assert AuditEvent.objects.count() == events
