@@ -136,3 +136,14 @@ def test_the_document_is_the_snapshot_with_its_id(ml_lead):
     document = gate_evaluation_document(evaluation)
     assert document["id"] == evaluation.pk
     assert {k: v for k, v in document.items() if k != "id"} == evaluation.snapshot
+
+
+def test_the_benchmarks_gate_timing_runs_the_evaluation_service(ml_lead):
+    from bench.analytics import gate_evaluation_seconds
+
+    data = _populated()
+    seconds, summary = gate_evaluation_seconds(model_version=data.fp32, actor=ml_lead, repeats=2)
+    assert 0 < seconds < 30
+    assert summary.startswith("verdict fail,")
+    assert "panel items" in summary
+    assert GateEvaluation.objects.filter(model_version=data.fp32).count() == 2
