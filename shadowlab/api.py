@@ -60,8 +60,13 @@ def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    response = problem_response(
-        request, 401, "a valid API token is required: Authorization: Bearer <token>"
+    # Intake endpoints take a queue's bearer token; the analytics, gate and rollout ones
+    # a signed-in session. Say which this request lacked.
+    detail = (
+        "a valid API token is required: Authorization: Bearer <token>"
+        if "Authorization" in request.headers or "/items" in request.path
+        else "sign in first: this endpoint reads the browser session of an ml_lead or admin"
     )
+    response = problem_response(request, 401, detail)
     response["WWW-Authenticate"] = "Bearer"
     return response
