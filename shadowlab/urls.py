@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from analytics.api import router as reports_router
+from deployments.api import router as rollout_router
 from inspections import views as inspection_views
 from inspections.api import router as items_router
 from shadowlab import health
@@ -11,6 +12,7 @@ from shadowlab.api import api
 # error format: that keeps the imports one-way.
 api.add_router("", items_router)
 api.add_router("/v1/queues/", reports_router)
+api.add_router("/v1/", rollout_router)
 
 urlpatterns = [
     path("", inspection_views.home, name="home"),
