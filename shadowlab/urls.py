@@ -20,6 +20,7 @@ urlpatterns = [
     path("inspect/", include("inspections.urls")),
     path("overview/", include("analytics.urls")),
     path("models/", include("deployments.urls")),
+    path("audit/", include("deployments.urls_audit")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

@@ -40,6 +40,9 @@ MATRIX = [
     ("GET",  "/models/upload/",        LOGIN,       403,         403,      200,      403),
     # The admin's empty form is let in and refused as invalid: 400, nothing registered.
     ("POST", "/models/upload/",        LOGIN,       403,         403,      400,      403),
+    ("GET",  "/audit/",                LOGIN,       403,         200,      200,      403),
+    ("GET",  "/audit/export.csv",      LOGIN,       403,         200,      200,      403),
+    ("POST", "/audit/",                405,         405,         405,      405,      405),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
 ]
