@@ -242,7 +242,7 @@ class PromotionRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"promotion {self.pk}: {self.model_version_id} to {self.target} ({self.status})"
+        return f"promotion {self.pk}: {self.model_version} to {self.target} ({self.status})"
 
 
 class RolloutControl(models.Model):
@@ -259,7 +259,7 @@ class RolloutControl(models.Model):
         permissions = [("flip_kill_switch", "Can turn a queue's kill switch on or off")]
 
     def __str__(self) -> str:
-        return f"kill switch {'on' if self.kill_switch else 'off'} for {self.queue_id}"
+        return f"kill switch {'on' if self.kill_switch else 'off'} for {self.queue.slug}"
 
 
 class AuditEvent(models.Model):

@@ -12,4 +12,5 @@ def shadowlab(request: HttpRequest) -> dict[str, object]:
         "is_inspector": roles.is_inspector(user),
         "is_analyst": roles.can_view_reports(user),
         "is_registrar": roles.can_register_models(user),
+        "can_view_audit_log": roles.can_view_audit_log(user),
     }

@@ -15,6 +15,9 @@ EDIT_GATE_POLICY = "analytics.change_gate_policy"
 REQUEST_PROMOTION = "deployments.request_promotion"
 DECIDE_PROMOTION = "deployments.decide_promotion"
 KILL_SWITCH = "deployments.flip_kill_switch"
+VIEW_PROMOTIONS = "deployments.view_promotionrequest"
+VIEW_ROLLOUT = "deployments.view_rolloutcontrol"
+VIEW_AUDIT_LOG = "deployments.view_auditevent"
 
 # What ml_leads and admins both read about the gate and the rollout.
 _ROLLOUT_VIEWS = [
@@ -104,6 +107,14 @@ def can_decide_promotion(user: AnyUser) -> bool:
 
 def can_flip_kill_switch(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(KILL_SWITCH)
+
+
+def can_roll_back(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(DEPLOY_MODELS)
+
+
+def can_view_audit_log(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(VIEW_AUDIT_LOG)
 
 
 def can_register_models(user: AnyUser) -> bool:

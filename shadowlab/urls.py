@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from analytics.api import router as reports_router
 from analytics.api_gate import router as gate_router
+from deployments.api import router as rollout_router
 from inspections import views as inspection_views
 from inspections.api import router as items_router
 from shadowlab import health
@@ -13,6 +14,7 @@ from shadowlab.api import api
 api.add_router("", items_router)
 api.add_router("/v1/queues/", reports_router)
 api.add_router("/v1/", gate_router)
+api.add_router("/v1/", rollout_router)
 
 urlpatterns = [
     path("", inspection_views.home, name="home"),
@@ -20,6 +22,7 @@ urlpatterns = [
     path("inspect/", include("inspections.urls")),
     path("overview/", include("analytics.urls")),
     path("models/", include("deployments.urls")),
+    path("audit/", include("deployments.urls_audit")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

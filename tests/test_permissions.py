@@ -40,6 +40,9 @@ MATRIX = [
     ("GET",  "/models/upload/",        LOGIN,       403,         403,      200,      403),
     # The admin's empty form is let in and refused as invalid: 400, nothing registered.
     ("POST", "/models/upload/",        LOGIN,       403,         403,      400,      403),
+    ("GET",  "/audit/",                LOGIN,       403,         200,      200,      403),
+    ("GET",  "/audit/export.csv",      LOGIN,       403,         200,      200,      403),
+    ("POST", "/audit/",                405,         405,         405,      405,      405),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
 ]
@@ -143,3 +146,76 @@ def test_each_role_gets_the_expected_answer_from_each_gate_api(
         assert GatePolicy.objects.count() == policies
         assert GateEvaluation.objects.count() == 1
         assert AuditEvent.objects.count() == events
+
+
+# The rollout JSON API (session login, CSRF on writes): inspectors and outsiders reach
+# none of it; ml_leads request and read but cannot decide, flip the kill switch or roll back.
+PROMOTE = {"model": "digits-mlp:2", "target": "canary", "share": 0.05, "evaluation": "{evaluation}"}
+DECIDE = {"comment": "looked at the evidence"}
+KILL = {"on": True}
+ROLL_BACK = {"model": "digits-mlp:1", "reason": "test"}
+# fmt: off
+ROLLOUT_API_MATRIX = [
+    # method  path                                    body       anon insp lead admin outsider
+    ("POST", "/api/v1/queues/digits/promotions",      PROMOTE,   401, 403, 201, 201, 403),
+    ("GET",  "/api/v1/queues/digits/promotions",      None,      401, 403, 200, 200, 403),
+    ("GET",  "/api/v1/promotions/{request}",          None,      401, 403, 200, 200, 403),
+    ("POST", "/api/v1/promotions/{request}/approve",  DECIDE,    401, 403, 403, 200, 403),
+    ("POST", "/api/v1/promotions/{request}/reject",   DECIDE,    401, 403, 403, 200, 403),
+    ("POST", "/api/v1/queues/digits/kill-switch",     KILL,      401, 403, 403, 200, 403),
+    ("GET",  "/api/v1/queues/digits/rollout",         None,      401, 403, 200, 200, 403),
+    ("POST", "/api/v1/queues/digits/rollback",        ROLL_BACK, 401, 403, 403, 200, 403),
+]
+# fmt: on
+
+ROLLOUT_API_CASES = [
+    pytest.param(role, method, path, body, expected, id=f"{role}-{method}-{path}")
+    for method, path, body, *row in ROLLOUT_API_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body", "expected"), ROLLOUT_API_CASES)
+def test_each_role_gets_the_expected_answer_from_each_rollout_api_operation(
+    request, client_for, queue, role, method, path, body, expected
+):
+    from django.contrib.auth.models import User
+
+    from deployments.models import AuditEvent, PromotionRequest
+    from tests.deployments.rollout_factories import (
+        deployment_make,
+        evaluation_make,
+        version_make,
+    )
+
+    user = None if role == "anonymous" else request.getfixturevalue(role)
+    live, candidate, awaiting = (version_make(queue, v) for v in ("1", "2", "3"))
+    deployment_make(live, "live")
+    deployment_make(candidate, "shadow")
+    deployment_make(awaiting, "shadow")
+    pending = PromotionRequest.objects.create(
+        queue=queue,
+        model_version=awaiting,
+        target="canary",
+        share=0.05,
+        evaluation=evaluation_make(awaiting),
+        requested_by=User.objects.create_user("another-lead"),
+    )
+    ids = {"evaluation": evaluation_make(candidate).pk, "request": pending.pk}
+    client = client_for(user)
+
+    url = path.format(**ids)
+    if method == "GET":
+        response = client.get(url)
+    else:
+        data = {k: ids["evaluation"] if v == "{evaluation}" else v for k, v in body.items()}
+        response = client.post(url, json.dumps(data), content_type="application/json")
+
+    assert response.status_code == expected, response.content
+    if expected >= 400:
+        assert response.json()["detail"]
+        # Refused means nothing changed.
+        assert not AuditEvent.objects.exists()
+        assert PromotionRequest.objects.get().status == "pending"
+    elif method == "POST":
+        assert AuditEvent.objects.exists()
