@@ -17,7 +17,9 @@ from shadowlab.http import AuthenticatedRequest
 
 @login_required
 def home(request: AuthenticatedRequest) -> HttpResponse:
-    """Send each role to where its work is."""
+    """Send each role to where its work is: admins to the rollout, pending approvals first."""
+    if roles.can_decide_promotion(request.user):
+        return redirect("rollout:index")
     if roles.can_view_reports(request.user):
         return redirect("analytics:overview")
     if roles.is_inspector(request.user):

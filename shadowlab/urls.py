@@ -22,6 +22,7 @@ urlpatterns = [
     path("inspect/", include("inspections.urls")),
     path("overview/", include("analytics.urls")),
     path("models/", include("deployments.urls")),
+    path("rollout/", include("deployments.urls_rollout")),
     path("audit/", include("deployments.urls_audit")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),

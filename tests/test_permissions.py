@@ -24,12 +24,13 @@ ADMIN_LOGIN = Redirect("/admin/login/?next=")
 QUEUES = Redirect("/inspect/")
 OVERVIEW = Redirect("/overview/")
 INSPECT = Redirect("/inspect/digits/")
+ROLLOUT = Redirect("/rollout/")
 
 ROLES = ("anonymous", "inspector", "ml_lead", "admin_user", "outsider")
 # fmt: off
 MATRIX = [
     # method  path                     anonymous    inspector    ml_lead   admin     outsider
-    ("GET",  "/",                      LOGIN,       QUEUES,      OVERVIEW, OVERVIEW, 403),
+    ("GET",  "/",                      LOGIN,       QUEUES,      OVERVIEW, ROLLOUT,  403),
     ("GET",  "/inspect/",              LOGIN,       200,         403,      403,      403),
     ("GET",  "/inspect/digits/",       LOGIN,       200,         403,      403,      403),
     ("POST", "/inspect/digits/judge",  LOGIN,       INSPECT,     403,      403,      403),
@@ -43,6 +44,15 @@ MATRIX = [
     ("GET",  "/audit/",                LOGIN,       403,         200,      200,      403),
     ("GET",  "/audit/export.csv",      LOGIN,       403,         200,      200,      403),
     ("POST", "/audit/",                405,         405,         405,      405,      405),
+    ("GET",  "/rollout/",              LOGIN,       403,         200,      200,      403),
+    ("GET",  "/rollout/digits/",       LOGIN,       403,         200,      200,      403),
+    ("GET",  "/rollout/nowhere/",      LOGIN,       403,         404,      404,      403),
+    # Admins are let in and refused as invalid: the empty form names no state or model.
+    ("POST", "/rollout/digits/kill-switch", LOGIN,  403,         403,      400,      403),
+    ("POST", "/rollout/digits/rollback", LOGIN,     403,         403,      400,      403),
+    ("GET",  "/rollout/digits/kill-switch", 405,    405,         405,      405,      405),
+    ("GET",  "/rollout/promotions/9/", LOGIN,       403,         404,      404,      403),
+    ("POST", "/rollout/promotions/9/decide", LOGIN, 403,         403,      404,      403),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
 ]
