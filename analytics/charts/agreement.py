@@ -22,7 +22,7 @@ from analytics.charts.base import (
 from analytics.summaries.agreement import AgreementReport, BaselineReport
 
 if TYPE_CHECKING:  # the selectors module imports Django models; the charts need none
-    from analytics.selectors import DisagreementPage
+    from analytics.disagreements import DisagreementPage
 
 
 def agreement_charts(report: AgreementReport) -> list[Chart]:
