@@ -193,7 +193,7 @@ def operations_charts(report: OperationsReport) -> list[Chart]:
         else chart_empty(
             "chart-errors",
             "Error reasons",
-            report.empty_reason or f"None of the {report.predictions} predictions failed.",
+            report.empty_reason or f"No prediction failed: all {report.predictions} succeeded.",
         ),
         Chart(
             "chart-lag",

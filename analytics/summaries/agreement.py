@@ -222,7 +222,7 @@ def _agreement_empty_reason(total: PeriodCounts, rule: Rule) -> str:
         return "No item arrived in this range, so there is nothing to compare yet."
     if total.scored_ok == 0:
         return (
-            f"None of the {total.items} items in this range has a successful prediction from "
+            f"No item of the {total.items} in this range has a successful prediction from "
             "this version yet, so agreement has nothing to compare."
         )
     if rule == "consensus":

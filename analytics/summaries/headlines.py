@@ -12,13 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from analytics.stats.agreement import KAPPA_ADJUSTED_METHOD
 from analytics.stats.calibration_check import CALIBRATION_MIN_N
 from analytics.stats.lights import LIGHT_LABELS, Light, light_from_bound
-
-KAPPA_BOUND = (
-    "95% interval of kappa (Fleiss-Cohen-Everitt standard error on the table plus z\u00b2/2 "
-    "pseudo-items, never of zero width)"
-)
+from analytics.stats.quantile_interval import QUANTILE_INTERVAL_METHOD
 
 
 @dataclass(frozen=True)
@@ -26,7 +23,8 @@ class HeadlineRule:
     """When a headline figure is green, amber, red or grey, and on which bound.
 
     ``good`` and ``bad`` are lines of the figure itself; ``min_n`` is the least number
-    of ``noun`` (singular, plural) below which there is no light at all. ``point``
+    of ``noun`` (singular, plural) below which there is no light at all. ``bound`` names
+    the interval in sentences, ``method`` says how it is computed. ``point``
     figures have no interval: the value is its own bound (the drifted-feature share,
     whose features are each flagged only beyond the noise of their window).
     """
@@ -41,6 +39,7 @@ class HeadlineRule:
     noun: tuple[str, str]
     bound: str
     why: str
+    method: str
     digits: int = 3
     point: bool = False
 
@@ -100,6 +99,7 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         noun=("compared judgment", "compared judgments"),
         bound="95% Wilson interval",
         why="share of judgments the model's label matches (each judgment counts)",
+        method="Wilson (1927) score interval of the share of agreeing judgments",
     ),
     HeadlineRule(
         key="kappa",
@@ -110,8 +110,9 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         bad=0.61,
         min_n=50,
         noun=("compared judgment", "compared judgments"),
-        bound=KAPPA_BOUND,
+        bound="95% kappa interval",
         why="chance-corrected agreement; Landis and Koch bands",
+        method=KAPPA_ADJUSTED_METHOD + ", never of zero width; grey when one label is all",
     ),
     HeadlineRule(
         key="error_rate",
@@ -124,6 +125,7 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         noun=("prediction", "predictions"),
         bound="95% Wilson interval",
         why="share of predictions that failed",
+        method="Wilson (1927) score interval of the share of failed predictions",
         digits=4,
     ),
     HeadlineRule(
@@ -135,9 +137,11 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         bad=0.20,
         min_n=30,
         noun=("scored item", "scored items"),
-        bound="the share of features whose drift is beyond the noise of the window",
-        why="features flagged by smoothed PSI past its line and its no-drift critical value "
-        "at the window's size, or by a corrected KS or chi-square test",
+        bound="the share of features drifted beyond noise",
+        why="share of features whose drift shows beyond the noise of the window",
+        method="a feature counts when smoothed PSI passes its line and its no-drift critical "
+        "value at the window's size (Yurdakul & Naranjo 2020), or a corrected KS or chi-square "
+        "test flags it (Monte-Carlo when counts are small)",
         point=True,
     ),
     HeadlineRule(
@@ -149,9 +153,10 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         bad=0.10,
         min_n=CALIBRATION_MIN_N,
         noun=("item with a consensus decision", "items with a consensus decision"),
-        bound="90% interval of ECE's excess over what a perfectly calibrated model shows "
-        "at this n (simulated)",
+        bound="90% interval of ECE's excess over a calibrated model",
         why="gap between confidence and agreement, 10 bins, beside a calibrated model's",
+        method="ECE against 2,000 simulated perfectly calibrated windows of the same size "
+        "(ECE is biased upward on few items: Kumar et al. 2019, Roelofs et al. 2022)",
     ),
     HeadlineRule(
         key="latency_p95",
@@ -162,8 +167,9 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         bad=200.0,
         min_n=100,
         noun=("timed prediction", "timed predictions"),
-        bound="95% distribution-free interval of the 95th percentile, slowest backend",
+        bound="95% interval of the slowest backend's p95",
         why="95th percentile of inference time per item, slowest backend",
+        method=QUANTILE_INTERVAL_METHOD,
         digits=1,
     ),
 )
@@ -241,7 +247,7 @@ def figure_light(
         n=n,
         min_n=rule.min_n,
         sentence=sentence,
-        method=rule.bound,
+        method=rule.method,
     )
 
 
