@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
 
+from analytics.judged_predictions import judgments_with_prediction
 from analytics.models import Adjudication
 from analytics.summaries.agreement import AdjudicationOutcomes, adjudication_outcomes
 from deployments.audit import audit_record
@@ -178,25 +179,19 @@ def adjudication_outcome_counts(
     disagreeing_judgments is the period's count of judgments that differ from the model (from
     the rollups), so that what awaits adjudication needs no scan of the period's items.
     """
-    # One filter() call, so the prediction conditions and the label read share one join: an
-    # item scored by several versions must be compared with this version's label only. The
-    # join is driven by the adjudications, which are few.
-    judged = Judgment.objects.filter(
-        item__queue=queue,
-        item__received_at__gte=start,
-        item__received_at__lt=end,
-        item__predictions__model_version=model_version,
-        item__predictions__status=Prediction.Status.OK,
-        item__adjudications__isnull=False,
-    ).values(
-        "item_id",
-        "label",
-        model_label=F("item__predictions__label"),
-        truth=F("item__adjudications__label"),
+    # The version's prediction is one join restricted to it: an item scored by several
+    # versions is compared with this version's label only. The adjudications drive the join.
+    rows = list(
+        judgments_with_prediction(model_version=model_version)
+        .filter(
+            item__queue=queue,
+            item__received_at__gte=start,
+            item__received_at__lt=end,
+            item__adjudications__isnull=False,
+        )
+        .exclude(label=F("model_label"))
+        .values("item_id", "label", "model_label", truth=F("item__adjudications__label"))
     )
-    # Judgments that agree with the model are not disagreements (filtered here, not with
-    # exclude(), which would test the item's other versions' predictions too).
-    rows = [row for row in judged if row["label"] != row["model_label"]]
     comparisons = Counter((row["label"], row["model_label"], row["truth"]) for row in rows)
     return adjudication_outcomes(
         comparisons=[(human, model, truth, n) for (human, model, truth), n in comparisons.items()],

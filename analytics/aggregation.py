@@ -46,6 +46,7 @@ from analytics.stats.counts import (
     log_histogram,
     reason_kind,
 )
+from analytics.stats.feature_extremes import feature_extremes
 from inspections.models import Queue
 from shadowlab.finite import is_finite_number
 
@@ -192,15 +193,14 @@ def _is_number(value: object) -> bool:
     return is_finite_number(value)
 
 
-def _features(period: Period, bins: list[ReferenceBins]) -> list[Matrix]:
-    """Return per-feature fine-bin counts of the items the model scored.
+def _feature_matrix(period: Period, width: int) -> np.ndarray:
+    """Return the features of the items the model scored, rows x width.
 
     A scored item has the model's width; a row changed in storage since is skipped. The
     numbers come back as one CSV text that pandas parses in C: parsing 100,000 JSON arrays
     one by one in Python took 2 s of a day's rollup, this 0.5 s. Should the text hold
     anything but numbers, the rows are read and checked one by one instead.
     """
-    width = len(bins)
     params = [*period.params(), period.model_version.pk, width]
     ((count, text),) = rows_fetch(_feature_text_sql(), params)
     values = np.empty((0, width))
@@ -210,10 +210,8 @@ def _features(period: Period, bins: list[ReferenceBins]) -> list[Matrix]:
             csv = io.StringIO(text)
             values = pd.read_csv(csv, header=None, dtype=np.float64, engine="c").to_numpy()
     if values.shape == (count, width) and np.isfinite(values).all():
-        matrix = values
-    else:
-        matrix = _features_row_by_row(period, width)
-    return feature_histograms(matrix, bins)
+        return values
+    return _features_row_by_row(period, width)
 
 
 @contextmanager
@@ -247,6 +245,7 @@ def _period_counts(
     k = len(index)
     item_counts = _item_counts(period)
     each, inspectors = _each_judgment(period, index)
+    scored = _feature_matrix(period, len(bins)) if bins is not None and with_features else None
 
     sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}
         SELECT p.status, p.label, c.label, p.confidence, p.latency_ms, p.backend,
@@ -297,7 +296,8 @@ def _period_counts(
         if item_counts.multi_judged
         else np.zeros((k, k, k), np.int64),
         fleiss=fleiss_count(period, index) if item_counts.crowded else {},
-        features=_features(period, bins) if bins is not None and with_features else None,
+        features=None if scored is None or bins is None else feature_histograms(scored, bins),
+        feature_extremes=None if scored is None else feature_extremes(scored, scored.shape[1]),
         variants=_variants(period, index),
         paired=paired_differences_compute(period, index)
         if item_counts.multi_judged

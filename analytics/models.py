@@ -20,7 +20,16 @@ class ReportAccess(models.Model):
 
 
 class ReferenceProfile(models.Model):
-    """A model version's reference data reduced to bins and counts, computed once."""
+    """A model version's reference data reduced to bins and counts, computed once.
+
+    Format 1 stored quantile bins only; format 2 (``CURRENT_FORMAT``) adds each feature's
+    range and whether it has few distinct values, and its bins see values outside the
+    range and give each of a few-valued feature's values a bin. The worker rebuilds an
+    older profile; rollups count on the profile's bins, so a new profile format goes with
+    a new rollup format (``analytics.stats.counts.ROLLUP_FORMAT``).
+    """
+
+    CURRENT_FORMAT = 2
 
     model_version = models.OneToOneField(
         ModelVersion, on_delete=models.CASCADE, related_name="reference_profile"
@@ -33,6 +42,21 @@ class ReferenceProfile(models.Model):
     feature_counts = models.JSONField(help_text="Reference counts per feature on the fine bins.")
     prediction_counts = models.JSONField(
         help_text="The model's predicted labels on its reference data, in the queue's label order."
+    )
+    format = models.PositiveSmallIntegerField(
+        default=1, help_text="How the bins were made: 1 quantiles only, 2 range-aware."
+    )
+    feature_minimum = models.JSONField(
+        null=True, blank=True, help_text="Per feature, the smallest reference value (format 2)."
+    )
+    feature_maximum = models.JSONField(
+        null=True, blank=True, help_text="Per feature, the largest reference value (format 2)."
+    )
+    feature_categorical = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Per feature, whether it has at most 20 distinct reference values, each "
+        "with a bin of its own (format 2).",
     )
     computed_at = models.DateTimeField(auto_now=True)
 

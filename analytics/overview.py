@@ -23,7 +23,12 @@ from analytics.selectors import (
     scope_counts_gather,
 )
 from analytics.stats.agreement import wilson_interval
-from analytics.summaries.headlines import HEADLINE_RULES, Headline, finite_or_none
+from analytics.summaries.headlines import (
+    HEADLINE_RULE,
+    HEADLINE_RULES,
+    Headline,
+    finite_or_none,
+)
 from deployments.models import Deployment, ModelVersion, Prediction
 from inspections.models import Item, Queue
 
@@ -70,44 +75,68 @@ class QueueOverview:
 
 
 def _headlines(scope: ReportScope, gathered: ScopeCounts) -> list[Headline]:
+    """Return the version's headline figures, each with the light its report decided."""
     agreement = report_agreement(scope=scope, gathered=gathered)
     operations = report_operations(scope=scope, gathered=gathered)
     drift = report_drift(scope=scope, gathered=gathered)
     confidence = report_confidence(scope=scope, gathered=gathered)
-    rules = {rule.key: rule for rule in HEADLINE_RULES}
-    p95 = [finite_or_none(p.p95) for p in operations.latency_ms.values() if p.n]
+    slowest = operations.latency_ms.get(operations.slowest_backend)
+    ece = finite_or_none(confidence.expected_calibration_error)
     figures = {
         "agreement": Headline(
-            rules["agreement"],
+            HEADLINE_RULE["agreement"],
             finite_or_none(agreement.agreement.rate),
-            agreement.agreement.low,
-            agreement.agreement.high,
+            finite_or_none(agreement.agreement.low),
+            finite_or_none(agreement.agreement.high),
             agreement.agreement.n,
+            agreement.agreement_light,
         ),
         "kappa": Headline(
-            rules["kappa"],
+            HEADLINE_RULE["kappa"],
             finite_or_none(agreement.kappa.value),
             finite_or_none(agreement.kappa.low),
             finite_or_none(agreement.kappa.high),
             agreement.kappa.n,
+            agreement.kappa_light,
         ),
         "error_rate": Headline(
-            rules["error_rate"],
+            HEADLINE_RULE["error_rate"],
             finite_or_none(operations.error_rate),
-            operations.error_low,
-            operations.error_high,
+            finite_or_none(operations.error_low) if operations.predictions else None,
+            finite_or_none(operations.error_high) if operations.predictions else None,
             operations.predictions,
+            operations.error_light,
         ),
         "drifted_share": Headline(
-            rules["drifted_share"], finite_or_none(drift.drifted_share), n=drift.current_rows
+            HEADLINE_RULE["drifted_share"],
+            finite_or_none(drift.drifted_share),
+            None,
+            None,
+            drift.current_rows,
+            drift.drifted_light,
+            note=f"{drift.drifted_count} of {len(drift.features)} features"
+            if drift.available
+            else "",
         ),
         "ece": Headline(
-            rules["ece"], finite_or_none(confidence.expected_calibration_error), n=confidence.n
+            HEADLINE_RULE["ece"],
+            ece,
+            None,
+            None,
+            confidence.n,
+            confidence.ece_light,
+            note=f"a calibrated model shows {confidence.ece_if_calibrated:.3f} at this n"
+            if ece is not None
+            else "",
         ),
         "latency_p95": Headline(
-            rules["latency_p95"],
-            max((v for v in p95 if v is not None), default=None),
-            n=sum(p.n for p in operations.latency_ms.values()),
+            HEADLINE_RULE["latency_p95"],
+            finite_or_none(slowest.p95) if slowest else None,
+            finite_or_none(slowest.p95_low) if slowest else None,
+            finite_or_none(slowest.p95_high) if slowest else None,
+            slowest.n if slowest else 0,
+            operations.latency_light,
+            note=operations.slowest_backend,
         ),
     }
     return [figures[rule.key] for rule in HEADLINE_RULES]

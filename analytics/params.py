@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from analytics.selectors import DisagreementFilters, report_scope_default_range
+from analytics.disagreements import DisagreementFilters
+from analytics.selectors import report_scope_default_range
 
 
 def day_parse(text: str | None, name: str) -> date | None:

@@ -13,13 +13,13 @@ from analytics.charts.agreement import agreement_charts, baseline_charts, disagr
 from analytics.charts.base import Chart
 from analytics.charts.confidence import confidence_charts, operations_charts
 from analytics.charts.drift import drift_charts
+from analytics.disagreements import report_disagreements
 from analytics.params import agreement_options_parse, disagreements_options_parse, no_options
 from analytics.selectors import (
     ReportScope,
     report_agreement,
     report_baseline,
     report_confidence,
-    report_disagreements,
     report_drift,
     report_operations,
 )

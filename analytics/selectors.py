@@ -7,12 +7,10 @@ a queue, a model version and an inclusive range of UTC days.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Count, F, Q, QuerySet
 
-from analytics.adjudication import adjudication_outcome_counts
 from analytics.aggregation import Period, period_counts_compute
 from analytics.config import analytics_settings
 from analytics.days import day_bounds, utc_today
@@ -27,7 +25,6 @@ from analytics.stats.counts import (
 )
 from analytics.stats.drift import DriftThresholds
 from analytics.summaries.agreement import (
-    AdjudicationOutcomes,
     AgreementReport,
     BaselineReport,
     Rule,
@@ -41,8 +38,8 @@ from analytics.summaries.confidence import (
     operations_summary,
 )
 from analytics.summaries.drift import DriftReport, drift_summary
-from deployments.models import ModelVersion, Prediction
-from inspections.models import Item, Judgment, Queue
+from deployments.models import ModelVersion
+from inspections.models import Item, Queue
 
 
 @dataclass(frozen=True)
@@ -205,176 +202,3 @@ def report_operations(
     """Return latency, errors, scoring lag and FP32/INT8 flips over the scope."""
     gathered = gathered or scope_counts_gather(scope=scope, with_features=False)
     return operations_summary(total=gathered.total, labels=_labels(scope))
-
-
-@dataclass(frozen=True)
-class DisagreementFilters:
-    """Which disagreements to list; None means any."""
-
-    human_label: str | None = None
-    model_label: str | None = None
-    confidence_min: float | None = None
-    confidence_max: float | None = None
-    inspector: str | None = None
-
-
-@dataclass(frozen=True)
-class DisagreementRow:
-    """One judgment the model's label differs from."""
-
-    item_id: int
-    external_id: str
-    received_at: datetime
-    human_label: str
-    model_label: str
-    confidence: float | None
-    inspector: str
-
-
-@dataclass(frozen=True)
-class ClassPairCount:
-    """How many disagreements have this human label and this model label."""
-
-    human_label: str
-    model_label: str
-    count: int
-
-
-@dataclass(frozen=True)
-class DisagreementPage:
-    """One page of disagreements, the filtered total and the counts per class pair."""
-
-    rule_text: str
-    total: int
-    page: int
-    page_size: int
-    pages: int
-    rows: list[DisagreementRow]
-    class_pairs: list[ClassPairCount]
-    # Over the whole scope (queue, model version, days), whatever the filters.
-    adjudication: AdjudicationOutcomes
-
-
-def _class_pairs_from_counts(
-    *, scope: ReportScope, filters: DisagreementFilters
-) -> list[ClassPairCount]:
-    """Return disagreement counts per (human, model) label pair from the period's counts."""
-    table = scope_counts_gather(scope=scope, with_features=False).total.confusion_each
-    labels = _labels(scope)
-    pairs = [
-        ClassPairCount(labels[h], labels[m], int(table[h, m]))
-        for h in range(len(labels))
-        for m in range(len(labels))
-        if h != m
-        and table[h, m] > 0
-        and filters.human_label in (None, labels[h])
-        and filters.model_label in (None, labels[m])
-    ]
-    return sorted(pairs, key=lambda p: (-p.count, p.human_label, p.model_label))
-
-
-def _disagreeing_judgments(
-    scope: ReportScope, filters: DisagreementFilters, start: datetime, end: datetime
-) -> QuerySet[Judgment]:
-    """Return the scope's judgments whose label differs from the model's, filtered."""
-    # One row per judgment: an item judged twice by two dissenting inspectors lists twice.
-    judgments = Judgment.objects.filter(
-        item__queue=scope.queue,
-        item__received_at__gte=start,
-        item__received_at__lt=end,
-        item__predictions__model_version=scope.model_version,
-        item__predictions__status=Prediction.Status.OK,
-    ).exclude(label=F("item__predictions__label"))
-    condition = Q()
-    if filters.human_label is not None:
-        condition &= Q(label=filters.human_label)
-    if filters.model_label is not None:
-        condition &= Q(item__predictions__label=filters.model_label)
-    if filters.confidence_min is not None:
-        condition &= Q(item__predictions__confidence__gte=filters.confidence_min)
-    if filters.confidence_max is not None:
-        condition &= Q(item__predictions__confidence__lte=filters.confidence_max)
-    if filters.inspector is not None:
-        condition &= Q(inspector__username=filters.inspector)
-    return judgments.filter(condition)
-
-
-def _class_pairs(
-    scope: ReportScope, filters: DisagreementFilters, judgments: QuerySet[Judgment]
-) -> list[ClassPairCount]:
-    """Return the disagreement counts per class pair, from rollups when the filters allow."""
-    if filters.confidence_min is None and filters.confidence_max is None and not filters.inspector:
-        # Unfiltered by confidence or inspector, the class-pair totals are the off-diagonal
-        # cells of the rolled-up "each judgment" table: no scan of the period's judgments.
-        return _class_pairs_from_counts(scope=scope, filters=filters)
-    return [
-        ClassPairCount(row["label"], row["item__predictions__label"], row["n"])
-        for row in judgments.values("label", "item__predictions__label")
-        .order_by()
-        .annotate(n=Count("id"))
-        .order_by("-n", "label", "item__predictions__label")
-    ]
-
-
-def _disagreement_rows(
-    judgments: QuerySet[Judgment], page: int, size: int
-) -> list[DisagreementRow]:
-    """Return one page of disagreeing judgments, newest items first."""
-    return [
-        DisagreementRow(
-            item_id=row["item_id"],
-            external_id=row["item__external_id"],
-            received_at=row["item__received_at"],
-            human_label=row["label"],
-            model_label=row["item__predictions__label"],
-            confidence=row["item__predictions__confidence"],
-            inspector=row["inspector__username"],
-        )
-        for row in judgments.order_by("-item__received_at", "-item_id", "id").values(
-            "item_id",
-            "item__external_id",
-            "item__received_at",
-            "label",
-            "item__predictions__label",
-            "item__predictions__confidence",
-            "inspector__username",
-        )[(page - 1) * size : page * size]
-    ]
-
-
-def report_disagreements(
-    *,
-    scope: ReportScope,
-    filters: DisagreementFilters | None = None,
-    page: int = 1,
-    page_size: int | None = None,
-) -> DisagreementPage:
-    """Return a page of judgments the model disagreed with, newest items first."""
-    filters = filters or DisagreementFilters()
-    size = page_size or analytics_settings().disagreements_page_size
-    start, _ = day_bounds(scope.since)
-    _, end = day_bounds(scope.until)
-    judgments = _disagreeing_judgments(scope, filters, start, end)
-    pairs = _class_pairs(scope, filters, judgments)
-    total = sum(pair.count for pair in pairs)
-    rows = _disagreement_rows(judgments, page, size)
-    return DisagreementPage(
-        rule_text="each judgment whose label differs from the model's (an item judged twice "
-        "may appear twice)",
-        total=total,
-        page=page,
-        page_size=size,
-        pages=max(1, -(-total // size)),
-        rows=rows,
-        class_pairs=pairs,
-        adjudication=adjudication_outcome_counts(
-            queue=scope.queue,
-            model_version=scope.model_version,
-            start=start,
-            end=end,
-            disagreeing_judgments=sum(
-                pair.count
-                for pair in _class_pairs_from_counts(scope=scope, filters=DisagreementFilters())
-            ),
-        ),
-    )

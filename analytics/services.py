@@ -14,7 +14,11 @@ from analytics.aggregation import Period, period_counts_compute
 from analytics.config import analytics_settings
 from analytics.days import day_bounds, utc_today
 from analytics.models import DailyRollup, ReferenceProfile
-from analytics.stats.binning import ReferenceBins, feature_histograms, reference_bins_by_feature
+from analytics.stats.binning import (
+    ReferenceBins,
+    feature_histograms,
+    reference_bins_with_range_by_feature,
+)
 from analytics.stats.counts import ROLLUP_FORMAT, period_counts_to_json
 from deployments.models import ModelVersion, Prediction
 from deployments.registry import reference_data
@@ -27,20 +31,42 @@ def _edges(interior: list[float]) -> np.ndarray:
 
 
 def profile_bins(profile: ReferenceProfile) -> list[ReferenceBins]:
-    """Return the fine and coarse reference bins a profile stores, per feature."""
+    """Return the fine and coarse reference bins a profile stores, per feature.
+
+    A format-1 profile knows no feature's range: its bins say so with an unbounded
+    minimum and maximum, and drift reads its out-of-range shares as unknown.
+    """
+    if profile.format < 2:
+        return [
+            ReferenceBins(fine_edges=_edges(fine), coarse_edges=_edges(coarse))
+            for fine, coarse in zip(profile.fine_edges, profile.coarse_edges, strict=True)
+        ]
     return [
-        ReferenceBins(fine_edges=_edges(fine), coarse_edges=_edges(coarse))
-        for fine, coarse in zip(profile.fine_edges, profile.coarse_edges, strict=True)
+        ReferenceBins(
+            fine_edges=_edges(fine),
+            coarse_edges=_edges(coarse),
+            categorical=bool(categorical),
+            minimum=float(low),
+            maximum=float(high),
+        )
+        for fine, coarse, categorical, low, high in zip(
+            profile.fine_edges,
+            profile.coarse_edges,
+            profile.feature_categorical or [],
+            profile.feature_minimum or [],
+            profile.feature_maximum or [],
+            strict=True,
+        )
     ]
 
 
 def reference_profile_build(*, model_version: ModelVersion) -> ReferenceProfile | None:
-    """Compute and store a model version's reference bins, counts and predicted labels."""
+    """Compute and store a model version's reference bins, ranges, counts and predicted labels."""
     reference = reference_data(model_version)
     if reference is None:
         return None
     matrix = np.asarray(reference, dtype=np.float64)
-    bins = reference_bins_by_feature(matrix)
+    bins = reference_bins_with_range_by_feature(matrix)
     counts = feature_histograms(matrix, bins)
     # Imported here: onnxruntime belongs on the worker path, not in every web process.
     from deployments.scoring import model_runner
@@ -57,18 +83,26 @@ def reference_profile_build(*, model_version: ModelVersion) -> ReferenceProfile 
             "coarse_edges": [b.coarse_edges[1:-1].tolist() for b in bins],
             "feature_counts": [c.tolist() for c in counts],
             "prediction_counts": prediction_counts.tolist(),
+            "format": ReferenceProfile.CURRENT_FORMAT,
+            "feature_minimum": [b.minimum for b in bins],
+            "feature_maximum": [b.maximum for b in bins],
+            "feature_categorical": [b.categorical for b in bins],
         },
     )
     return profile
 
 
 def reference_profile_ensure(*, model_version: ModelVersion) -> ReferenceProfile | None:
-    """Return the stored reference profile, building it if missing (worker path only).
+    """Return the stored reference profile, building it if missing or old (worker path only).
 
-    Registration queues the build; this is the fallback when that message was lost.
+    Registration queues the build; this is the fallback when that message was lost, and
+    how a profile of an older format gets the current bins (before the first rollup that
+    counts on them).
     """
     existing = ReferenceProfile.objects.filter(model_version=model_version).first()
-    return existing or reference_profile_build(model_version=model_version)
+    if existing is not None and existing.format >= ReferenceProfile.CURRENT_FORMAT:
+        return existing
+    return reference_profile_build(model_version=model_version) or existing
 
 
 def rollup_compute(*, model_version: ModelVersion, day: date) -> DailyRollup:

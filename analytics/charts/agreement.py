@@ -14,6 +14,7 @@ from analytics.charts.base import (
     Chart,
     Figure,
     axis_titled,
+    chart_empty,
     day_axis,
     figure_build,
     finite_all,
@@ -22,11 +23,20 @@ from analytics.charts.base import (
 from analytics.summaries.agreement import AgreementReport, BaselineReport
 
 if TYPE_CHECKING:  # the selectors module imports Django models; the charts need none
-    from analytics.selectors import DisagreementPage
+    from analytics.disagreements import DisagreementPage
 
 
 def agreement_charts(report: AgreementReport) -> list[Chart]:
     """Return the confusion heatmap, agreement per day, per-class and per-inspector charts."""
+    if report.agreement.n == 0:
+        return [
+            chart_empty(
+                "chart-confusion", "Confusion matrix (row-normalised)", report.empty_reason
+            ),
+            chart_empty("chart-agreement-days", "Agreement per day", report.empty_reason),
+            chart_empty("chart-classes", "Per-class precision, recall and F1", report.empty_reason),
+            chart_empty("chart-inspectors", "Agreement per inspector", report.empty_reason),
+        ]
     heatmap = _heatmap_figure(report)
     per_day = _per_day_figure(report)
     classes = _classes_figure(report)
@@ -108,7 +118,8 @@ def _per_day_figure(report: AgreementReport) -> Figure:
             )
         ],
         {
-            "xaxis": day_axis([d.day for d in days]),
+            # The axis spans the report's range, days without judged items included.
+            "xaxis": day_axis([d.day for d in report.days]),
             "yaxis": axis_titled(
                 "Agreement with inspectors (share)", range=[0, 1.02], tickformat=".0%"
             ),
@@ -163,6 +174,10 @@ def _inspectors_figure(report: AgreementReport) -> Figure:
 
 def baseline_charts(report: BaselineReport) -> list[Chart]:
     """Return human-human beside model-human agreement and kappa, with intervals."""
+    if report.items == 0:
+        return [
+            chart_empty("chart-baseline", "Human baseline beside the model", report.empty_reason)
+        ]
     pairs = (
         ("Human vs human", HUMAN, report.human_agreement, report.human_kappa),
         ("Model vs human", MODEL, report.model_agreement, report.model_kappa),
@@ -181,12 +196,17 @@ def baseline_charts(report: BaselineReport) -> list[Chart]:
         )
         for name, color, agreement, kappa in pairs
     ]
+    lows = [
+        v for v in finite_all([report.human_kappa.low, report.model_kappa.low]) if v is not None
+    ]
+    bottom = min([0.0, *lows]) - 0.05 if min([0.0, *lows]) < 0 else 0.0
     figure = figure_build(
         data,
         {
             "barmode": "group",
             "xaxis": axis_titled("Figure (same double-inspected items)", type="category"),
-            "yaxis": axis_titled("Value (agreement share or kappa)", range=[0, 1.05]),
+            # Kappa's interval may reach below 0 on few items: show all of it.
+            "yaxis": axis_titled("Value (agreement share or kappa)", range=[bottom, 1.05]),
         },
     )
     return [
@@ -201,6 +221,14 @@ def baseline_charts(report: BaselineReport) -> list[Chart]:
 
 def disagreement_charts(page: DisagreementPage) -> list[Chart]:
     """Return the disagreement counts per (human, model) class pair, largest first."""
+    if not page.class_pairs:
+        return [
+            chart_empty(
+                "chart-pairs",
+                "Disagreements per class pair",
+                page.empty_reason or "No disagreement in this range.",
+            )
+        ]
     pairs = page.class_pairs[:20]
     figure = figure_build(
         [

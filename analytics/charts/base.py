@@ -22,12 +22,21 @@ HEIGHT = 360
 
 @dataclass(frozen=True)
 class Chart:
-    """One chart of a report page: an element id, a heading, a caption and the figure."""
+    """One chart of a report page: an element id, a heading, a caption and the figure.
+
+    A chart with nothing to draw has ``empty``, the sentence the page shows instead.
+    """
 
     element_id: str
     title: str
     caption: str
     figure: Figure
+    empty: str = ""
+
+
+def chart_empty(element_id: str, title: str, sentence: str) -> Chart:
+    """Return a chart that has nothing to draw: the page shows the sentence in its place."""
+    return Chart(element_id=element_id, title=title, caption="", figure={}, empty=sentence)
 
 
 def finite(value: float | None) -> float | None:
@@ -78,7 +87,8 @@ def axis_titled(title: str, **more: Any) -> dict[str, Any]:
 
 
 def day_axis(days: Sequence[date]) -> dict[str, Any]:
-    """Return a date axis ticked per day, padded half a day, so one day does not zoom to ms."""
+    """Return a date axis over the given days (the report's range), ticked per day when
+    short and padded half a day, so one day does not zoom to milliseconds."""
     axis = axis_titled("Day the item was received (UTC)", type="date", tickformat="%b %d")
     if days:
         start = datetime.combine(min(days), time()) - timedelta(hours=12)

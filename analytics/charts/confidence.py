@@ -17,9 +17,10 @@ from analytics.charts.base import (
     Chart,
     Figure,
     axis_titled,
+    chart_empty,
     figure_build,
-    finite,
     finite_all,
+    interval_errors,
 )
 from analytics.summaries.confidence import ConfidenceReport, OperationsReport
 
@@ -30,10 +31,19 @@ def _centres(edges: Sequence[float]) -> list[float]:
 
 def confidence_charts(report: ConfidenceReport) -> list[Chart]:
     """Return confidence histograms by agreement, the reliability diagram, the coverage curve."""
+    if report.n == 0:
+        return [
+            chart_empty(
+                "chart-confidence-histogram",
+                "Confidence when the model agreed and disagreed",
+                report.empty_reason,
+            ),
+            chart_empty("chart-reliability", "Reliability diagram", report.empty_reason),
+            chart_empty("chart-coverage", "Coverage curve", report.empty_reason),
+        ]
     histogram = _histogram_figure(report)
     reliability = _reliability_figure(report)
     coverage = _coverage_figure(report)
-    ece = finite(report.expected_calibration_error)
     return [
         Chart(
             "chart-confidence-histogram",
@@ -44,9 +54,11 @@ def confidence_charts(report: ConfidenceReport) -> list[Chart]:
         Chart(
             "chart-reliability",
             "Reliability diagram",
-            f"Expected calibration error {ece:.3f} ({report.ece_method})."
-            if ece is not None
-            else "No items to calibrate on.",
+            f"Expected calibration error {report.expected_calibration_error:.3f} "
+            f"({report.ece_method}); a perfectly calibrated model shows "
+            f"{report.ece_if_calibrated:.3f} on average at this n "
+            f"({report.ece_if_calibrated_low:.3f} to {report.ece_if_calibrated_high:.3f}, 5% to "
+            "95%), because ECE is biased upward on few items.",
             reliability,
         ),
         Chart(
@@ -156,28 +168,56 @@ def _coverage_figure(report: ConfidenceReport) -> Figure:
 
 def operations_charts(report: OperationsReport) -> list[Chart]:
     """Return latency percentiles per backend, error reasons, scoring lag, FP32/INT8 flips."""
-    latency = _latency_figure(report)
-    reasons = _reasons_figure(report)
     lag = report.lag_seconds
-    lag_figure = _lag_figure(report)
     charts = [
         Chart(
-            "chart-latency", "Latency percentiles per backend", report.percentile_method, latency
+            "chart-latency",
+            "Latency percentiles per backend",
+            f"Percentiles {report.percentile_method}. Error bars on p95: "
+            f"{report.p95_interval_method}.",
+            _latency_figure(report),
+        )
+        if any(p.n for p in report.latency_ms.values())
+        else chart_empty(
+            "chart-latency",
+            "Latency percentiles per backend",
+            report.empty_reason or "No prediction in this range recorded its latency.",
         ),
         Chart(
             "chart-errors",
             "Error reasons",
             f"{report.errors} of {report.predictions} predictions failed.",
-            reasons,
+            _reasons_figure(report),
+        )
+        if report.reasons
+        else chart_empty(
+            "chart-errors",
+            "Error reasons",
+            report.empty_reason or f"No prediction failed: all {report.predictions} succeeded.",
         ),
         Chart(
             "chart-lag",
             "Scoring lag",
             f"p50 {lag.p50:.2f} s, p95 {lag.p95:.2f} s, p99 {lag.p99:.2f} s.",
-            lag_figure,
+            _lag_figure(report),
+        )
+        if lag.n
+        else chart_empty(
+            "chart-lag",
+            "Scoring lag",
+            report.empty_reason or "No prediction in this range recorded when it was stored.",
         ),
     ]
     for number, variant in enumerate(report.variants):
+        if variant.n == 0:
+            charts.append(
+                chart_empty(
+                    f"chart-variant-{number}",
+                    f"Decision flips against {variant.other}",
+                    f"No item in this range was scored by both this version and {variant.other}.",
+                )
+            )
+            continue
         figure = figure_build(
             [
                 go.Bar(
@@ -211,7 +251,8 @@ def operations_charts(report: OperationsReport) -> list[Chart]:
 
 def _latency_figure(report: OperationsReport) -> Figure:
     """Return the latency percentiles (p50, p95, p99) per backend."""
-    backends = list(report.latency_ms)
+    backends = [b for b, p in report.latency_ms.items() if p.n]
+    p95 = [report.latency_ms[b] for b in backends]
     return figure_build(
         [
             go.Bar(
@@ -219,6 +260,11 @@ def _latency_figure(report: OperationsReport) -> Figure:
                 y=finite_all([getattr(report.latency_ms[b], name) for b in backends]),
                 name=name,
                 marker={"color": color},
+                error_y=interval_errors(
+                    [p.p95 for p in p95], [p.p95_low for p in p95], [p.p95_high for p in p95]
+                )
+                if name == "p95"
+                else None,
             )
             for name, color in (("p50", GOOD), ("p95", WARN), ("p99", BAD))
         ],
@@ -245,19 +291,6 @@ def _reasons_figure(report: OperationsReport) -> Figure:
         {
             "xaxis": axis_titled("Failed predictions (count)", rangemode="tozero"),
             "yaxis": axis_titled("Reason", type="category", autorange="reversed"),
-            "annotations": []
-            if report.reasons
-            else [
-                {
-                    "text": "No prediction failed in this range",
-                    "xref": "paper",
-                    "yref": "paper",
-                    "x": 0.5,
-                    "y": 0.5,
-                    "showarrow": False,
-                    "font": {"size": 15, "color": HUMAN},
-                }
-            ],
         },
     )
 

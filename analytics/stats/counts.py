@@ -22,6 +22,12 @@ from analytics.stats.calibration import (
     coverage_bins,
     reliability_bins,
 )
+from analytics.stats.feature_extremes import (
+    FeatureExtremes,
+    feature_extremes_add,
+    feature_extremes_from_json,
+    feature_extremes_to_json,
+)
 from analytics.stats.paired import Differences, paired_from_json, paired_to_json
 
 # Fixed log-spaced bins, 20 per decade (each bin's upper edge is 12% above its lower one),
@@ -36,7 +42,9 @@ Matrix = npt.NDArray[np.int64]
 
 # Bumped whenever PeriodCounts gains a count: a rollup stored in an older format is
 # recomputed by the periodic task and, until then, aggregated at request time.
-ROLLUP_FORMAT = 3
+# 3: paired differences of panel items; 4: feature counts on range-aware bins
+# (ReferenceProfile format 2), feature_extremes.
+ROLLUP_FORMAT = 4
 
 
 def log_histogram(values: npt.ArrayLike, edges: np.ndarray) -> Matrix:
@@ -161,6 +169,8 @@ class PeriodCounts:
     pairs: Matrix = field(default_factory=lambda: np.zeros((0, 0, 0), np.int64))
     fleiss: dict[int, FleissSums] = field(default_factory=dict)
     features: list[Matrix] | None = None
+    # The drift report's out-of-range sentences: how far values went (see feature_extremes).
+    feature_extremes: FeatureExtremes | None = None
     variants: dict[str, Matrix] = field(default_factory=dict)
     paired: Differences = field(default_factory=lambda: np.zeros(0, np.float64))
 
@@ -213,13 +223,16 @@ class PeriodCounts:
             pairs=self.pairs + other.pairs,
             fleiss=_add_dicts(self.fleiss, other.fleiss),
             features=features,
+            feature_extremes=feature_extremes_add(self.feature_extremes, other.feature_extremes),
             variants=_add_dicts(self.variants, other.variants),
             paired=np.concatenate((self.paired, other.paired)),
         )
 
     def with_features(self, features: list[Matrix] | None) -> PeriodCounts:
-        """Return a copy holding these per-feature fine-bin counts."""
-        return replace(self, features=features)
+        """Return a copy holding these per-feature fine-bin counts (extremes go with them)."""
+        return replace(
+            self, features=features, feature_extremes=self.feature_extremes if features else None
+        )
 
 
 def period_counts_sum(periods: list[PeriodCounts], n_classes: int) -> PeriodCounts:
@@ -281,6 +294,7 @@ def period_counts_to_json(counts: PeriodCounts) -> dict[str, Any]:
             for m, s in counts.fleiss.items()
         },
         "features": None if counts.features is None else [f.tolist() for f in counts.features],
+        "feature_extremes": feature_extremes_to_json(counts.feature_extremes),
         "variants": {k: v.tolist() for k, v in counts.variants.items()},
         # One character per panel item: about 10 kB a day at 10,000 panel items.
         "paired": paired_to_json(counts.paired),
@@ -326,6 +340,7 @@ def period_counts_from_json(data: dict[str, Any]) -> PeriodCounts:
         features=None
         if data["features"] is None
         else [np.asarray(f, np.int64) for f in data["features"]],
+        feature_extremes=feature_extremes_from_json(data["feature_extremes"]),
         variants={
             key: np.asarray(v, np.int64).reshape(k, k) for key, v in data["variants"].items()
         },

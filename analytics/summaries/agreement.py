@@ -12,13 +12,14 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.stats.agreement import (
-    KAPPA_METHOD,
+    KAPPA_ADJUSTED_METHOD,
     Agreement,
     Kappa,
-    kappa_from_confusion,
+    kappa_interval,
     wilson_interval,
 )
 from analytics.stats.counts import PeriodCounts, fleiss_kappa_from_sums
+from analytics.summaries.headlines import HEADLINE_RULE, FigureLight, figure_light
 
 Rule = Literal["each", "consensus"]
 RULES: dict[str, str] = {
@@ -28,6 +29,17 @@ RULES: dict[str, str] = {
     "item whose judgments are complete and all agree; disputed and pending items are left out",
 }
 INTERVAL_METHOD = "Wilson score interval, 95%"
+KAPPA_TEXT = f"Cohen's kappa, 95% interval: {KAPPA_ADJUSTED_METHOD}"
+ONE_LABEL = (
+    "Every compared judgment and prediction is one and the same label, so chance-corrected "
+    "agreement says nothing here; kappa needs at least two labels."
+)
+
+
+def one_label_only(matrix: npt.ArrayLike) -> bool:
+    """Return whether both raters used one and the same label on every item of a table."""
+    table = np.asarray(matrix)
+    return bool(table.sum() > 0 and np.count_nonzero(table.sum(axis=0) + table.sum(axis=1)) == 1)
 
 
 def agreement_from_confusion(matrix: npt.ArrayLike) -> Agreement:
@@ -96,6 +108,10 @@ class AgreementReport:
     items_lacking_prediction: int
     items_with_error_prediction: int
     items_lacking_human_decision: int
+    agreement_light: FigureLight
+    kappa_light: FigureLight
+    # Why there is nothing to compare, as a sentence for the page; "" when there is.
+    empty_reason: str
 
 
 def class_figures(matrix: npt.ArrayLike, labels: Sequence[str]) -> list[ClassFigures]:
@@ -164,14 +180,16 @@ def agreement_summary(
         per_day.append(
             DayAgreement(day, figure.n, figure.agreed, figure.rate, figure.low, figure.high)
         )
+    figure = agreement_from_confusion(table)
+    kappa = kappa_interval(table)
     return AgreementReport(
         rule=rule,
         rule_text=RULES[rule],
         interval_method=INTERVAL_METHOD,
-        kappa_method=f"Cohen's kappa, 95% interval from the {KAPPA_METHOD} standard error",
+        kappa_method=KAPPA_TEXT,
         labels=list(labels),
-        agreement=agreement_from_confusion(table),
-        kappa=kappa_from_confusion(table),
+        agreement=figure,
+        kappa=kappa,
         confusion=table.tolist(),
         confusion_normalised=_row_normalised(table),
         classes=class_figures(table, labels),
@@ -179,11 +197,42 @@ def agreement_summary(
         days=per_day,
         other_rule=other,
         other_rule_agreement=agreement_from_confusion(_confusion(total, other)),
-        other_rule_kappa=kappa_from_confusion(_confusion(total, other)),
+        other_rule_kappa=kappa_interval(_confusion(total, other)),
         items=total.items,
         items_lacking_prediction=total.unscored,
         items_with_error_prediction=total.scored_error,
         items_lacking_human_decision=total.undecided,
+        agreement_light=figure_light(
+            HEADLINE_RULE["agreement"], low=figure.low, high=figure.high, n=figure.n
+        ),
+        kappa_light=figure_light(
+            HEADLINE_RULE["kappa"],
+            low=kappa.low,
+            high=kappa.high,
+            n=kappa.n,
+            undefined=ONE_LABEL if one_label_only(table) else "",
+        ),
+        empty_reason="" if figure.n else _agreement_empty_reason(total, rule),
+    )
+
+
+def _agreement_empty_reason(total: PeriodCounts, rule: Rule) -> str:
+    """Return why no judgment could be compared with the model, as a sentence."""
+    if total.items == 0:
+        return "No item arrived in this range, so there is nothing to compare yet."
+    if total.scored_ok == 0:
+        return (
+            f"No item of the {total.items} in this range has a successful prediction from "
+            "this version yet, so agreement has nothing to compare."
+        )
+    if rule == "consensus":
+        return (
+            "No scored item in this range has a complete, unanimous human decision yet; "
+            "agreement by consensus needs one."
+        )
+    return (
+        f"No scored item in this range has been judged yet ({total.items} items, "
+        f"{total.judgments} judgments); agreement needs judged, scored items."
     )
 
 
@@ -211,6 +260,7 @@ class BaselineReport:
     model_vs_first: Agreement
     model_vs_second: Agreement
     fleiss: list[FleissFigure]
+    empty_reason: str
 
 
 BASELINE_RULE = (
@@ -231,18 +281,25 @@ def baseline_summary(*, total: PeriodCounts) -> BaselineReport:
     return BaselineReport(
         rule_text=BASELINE_RULE,
         interval_method=INTERVAL_METHOD,
-        kappa_method=f"Cohen's kappa, 95% interval from the {KAPPA_METHOD} standard error",
+        kappa_method=KAPPA_TEXT,
         items=int(pairs.sum()),
         human_agreement=agreement_from_confusion(humans),
-        human_kappa=kappa_from_confusion(humans),
+        human_kappa=kappa_interval(humans),
         model_agreement=agreement_from_confusion(model_each),
-        model_kappa=kappa_from_confusion(model_each),
+        model_kappa=kappa_interval(model_each),
         model_vs_first=agreement_from_confusion(model_first),
         model_vs_second=agreement_from_confusion(model_second),
         fleiss=[
             FleissFigure(raters=m, items=s.items, kappa=fleiss_kappa_from_sums(s, m))
             for m, s in sorted(total.fleiss.items())
         ],
+        empty_reason=""
+        if pairs.sum()
+        else (
+            "No item in this range was judged by two inspectors and scored by this version; "
+            f"the baseline needs double-inspected items ({total.multi_judged} judged twice or "
+            "more in this range)."
+        ),
     )
 
 

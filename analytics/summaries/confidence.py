@@ -16,6 +16,7 @@ from analytics.stats.calibration import (
     merge_confidence_bins,
     reliability_from_counts,
 )
+from analytics.stats.calibration_check import calibration_check_from_counts
 from analytics.stats.counts import (
     BINS_PER_DECADE,
     LAG_EDGES_SECONDS,
@@ -23,7 +24,12 @@ from analytics.stats.counts import (
     PeriodCounts,
     percentile_from_histogram,
 )
+from analytics.stats.quantile_interval import (
+    QUANTILE_INTERVAL_METHOD,
+    percentile_interval_from_histogram,
+)
 from analytics.summaries.agreement import RULES
+from analytics.summaries.headlines import HEADLINE_RULE, FigureLight, figure_light
 
 COVERAGE_THRESHOLDS = np.arange(100) / 100
 PERCENTILE_METHOD = (
@@ -47,12 +53,22 @@ class ConfidenceReport:
     reliability_accuracy: list[float]
     expected_calibration_error: float
     ece_method: str
+    # What a perfectly calibrated model shows on the same bins and n (simulated): its mean
+    # ECE and 5%-95% range, and the bounds of this model's excess over it.
+    ece_if_calibrated: float
+    ece_if_calibrated_low: float
+    ece_if_calibrated_high: float
+    ece_excess_low: float
+    ece_excess_high: float
+    ece_check_method: str
+    ece_light: FigureLight
     coverage_thresholds: list[float]
     coverage_items: list[int]
     coverage_share: list[float]
     coverage_agreement: list[float]
     coverage_low: list[float]
     coverage_high: list[float]
+    empty_reason: str
 
 
 def confidence_summary(*, total: PeriodCounts) -> ConfidenceReport:
@@ -63,6 +79,7 @@ def confidence_summary(*, total: PeriodCounts) -> ConfidenceReport:
         merge_confidence_bins(total.coverage, HISTOGRAM_BINS)
     )
     curve = coverage_curve_from_counts(total.coverage, COVERAGE_THRESHOLDS)
+    check = calibration_check_from_counts(total.reliability)
     return ConfidenceReport(
         rule_text=RULES["consensus"],
         n=total.coverage.n,
@@ -75,12 +92,28 @@ def confidence_summary(*, total: PeriodCounts) -> ConfidenceReport:
         reliability_accuracy=reliability.accuracy.tolist(),
         expected_calibration_error=reliability.expected_calibration_error,
         ece_method="10 equal-width bins closed on the right, as scikit-learn's calibration_curve",
+        ece_if_calibrated=check.expected_if_calibrated,
+        ece_if_calibrated_low=check.low_if_calibrated,
+        ece_if_calibrated_high=check.high_if_calibrated,
+        ece_excess_low=check.excess_low,
+        ece_excess_high=check.excess_high,
+        ece_check_method=check.method,
+        # calibration_light's rule (a test holds them equal), with its sentence.
+        ece_light=figure_light(
+            HEADLINE_RULE["ece"], low=check.excess_low, high=check.excess_high, n=check.n
+        ),
         coverage_thresholds=curve.thresholds.tolist(),
         coverage_items=curve.covered.tolist(),
         coverage_share=curve.coverage.tolist(),
         coverage_agreement=curve.agreement_rate.tolist(),
         coverage_low=curve.low.tolist(),
         coverage_high=curve.high.tolist(),
+        empty_reason=""
+        if total.coverage.n
+        else (
+            "No scored item in this range has a complete, unanimous human decision yet, so "
+            "there is nothing to calibrate against."
+        ),
     )
 
 
@@ -94,10 +127,13 @@ class Percentiles:
     p99: float
     edges: list[float]
     counts: list[int]
+    p95_low: float
+    p95_high: float
 
 
 def percentiles(counts: np.ndarray, edges: np.ndarray) -> Percentiles:
-    """Return p50, p95 and p99 read off a log-binned histogram."""
+    """Return p50, p95 and p99 read off a log-binned histogram, p95 with its interval."""
+    p95 = percentile_interval_from_histogram(counts, edges, 95)
     return Percentiles(
         n=int(counts.sum()),
         p50=percentile_from_histogram(counts, edges, 50),
@@ -105,6 +141,8 @@ def percentiles(counts: np.ndarray, edges: np.ndarray) -> Percentiles:
         p99=percentile_from_histogram(counts, edges, 99),
         edges=edges.tolist(),
         counts=counts.tolist(),
+        p95_low=p95.low,
+        p95_high=p95.high,
     )
 
 
@@ -154,6 +192,12 @@ class OperationsReport:
     latency_ms: dict[str, Percentiles]
     lag_seconds: Percentiles
     variants: list[VariantComparison]
+    p95_interval_method: str
+    error_light: FigureLight
+    latency_light: FigureLight
+    # The backend whose p95 the latency light reads (the slowest), "" with no timings.
+    slowest_backend: str
+    empty_reason: str
 
 
 def operations_summary(*, total: PeriodCounts, labels: Sequence[str]) -> OperationsReport:
@@ -187,6 +231,9 @@ def operations_summary(*, total: PeriodCounts, labels: Sequence[str]) -> Operati
                 ],
             )
         )
+    latency = {b: percentiles(c, LATENCY_EDGES_MS) for b, c in sorted(total.latency.items())}
+    timed = {b: p for b, p in latency.items() if p.n}
+    slowest = max(timed, key=lambda b: timed[b].p95, default="")
     return OperationsReport(
         predictions=predictions,
         errors=total.scored_error,
@@ -198,7 +245,19 @@ def operations_summary(*, total: PeriodCounts, labels: Sequence[str]) -> Operati
             for kind, count in sorted(total.errors.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         percentile_method=PERCENTILE_METHOD,
-        latency_ms={b: percentiles(c, LATENCY_EDGES_MS) for b, c in sorted(total.latency.items())},
+        latency_ms=latency,
         lag_seconds=percentiles(total.lag, LAG_EDGES_SECONDS),
         variants=variants,
+        p95_interval_method=QUANTILE_INTERVAL_METHOD,
+        error_light=figure_light(HEADLINE_RULE["error_rate"], low=low, high=high, n=predictions),
+        latency_light=figure_light(
+            HEADLINE_RULE["latency_p95"],
+            low=timed[slowest].p95_low if slowest else math.nan,
+            high=timed[slowest].p95_high if slowest else math.nan,
+            n=timed[slowest].n if slowest else 0,
+        ),
+        slowest_backend=slowest,
+        empty_reason=""
+        if predictions
+        else "This version has made no prediction on items received in this range.",
     )

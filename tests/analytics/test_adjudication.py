@@ -22,8 +22,9 @@ from analytics.adjudication import (
     adjudication_delete,
     adjudication_record,
 )
+from analytics.disagreements import report_disagreements
 from analytics.models import Adjudication
-from analytics.selectors import ReportScope, report_disagreements
+from analytics.selectors import ReportScope
 from deployments.models import AuditEvent, ModelVersion, Prediction
 from deployments.registry import model_version_register
 from inspections.models import Item, Queue

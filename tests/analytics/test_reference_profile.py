@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from analytics import tasks
@@ -46,3 +47,49 @@ def test_registration_queues_the_profile_build_after_commit(
             created_by=admin_user,
         )
     assert queued == [version.pk]
+
+
+def test_the_profile_keeps_each_features_range_and_few_valued_features(shadow_model, digits_split):
+    from analytics.services import profile_bins, reference_profile_build
+    from analytics.stats.binning import reference_bins_with_range_by_feature
+
+    profile = reference_profile_build(model_version=shadow_model)
+    assert profile is not None
+    profile.refresh_from_db()
+    expected = reference_bins_with_range_by_feature(digits_split.train_x)
+    assert profile.format == ReferenceProfile.CURRENT_FORMAT
+    assert profile.feature_minimum == [b.minimum for b in expected]
+    assert profile.feature_maximum == [b.maximum for b in expected]
+    # Pixel intensities take at most 17 values: every feature gets a bin per value.
+    assert all(profile.feature_categorical)
+    for stored, built in zip(profile_bins(profile), expected, strict=True):
+        assert np.array_equal(stored.fine_edges, built.fine_edges)  # exact through JSON
+        assert np.array_equal(stored.coarse_edges, built.coarse_edges)
+        assert (stored.categorical, stored.minimum, stored.maximum) == (
+            built.categorical,
+            built.minimum,
+            built.maximum,
+        )
+
+
+def test_the_worker_rebuilds_a_profile_of_the_older_format(shadow_model):
+    from analytics.services import reference_profile_ensure
+
+    tasks.reference_profile_build(shadow_model.pk)
+    ReferenceProfile.objects.filter(model_version=shadow_model).update(
+        format=1, feature_minimum=None, feature_maximum=None, feature_categorical=None
+    )
+    profile = reference_profile_ensure(model_version=shadow_model)
+    assert profile is not None
+    assert profile.format == ReferenceProfile.CURRENT_FORMAT
+    assert profile.feature_maximum is not None and len(profile.feature_maximum) == 64
+
+
+def test_a_profile_of_the_older_format_knows_no_range(shadow_model):
+    from analytics.services import profile_bins
+
+    tasks.reference_profile_build(shadow_model.pk)
+    ReferenceProfile.objects.filter(model_version=shadow_model).update(format=1)
+    bins = profile_bins(ReferenceProfile.objects.get(model_version=shadow_model))
+    assert all(b.minimum == -np.inf and b.maximum == np.inf for b in bins)
+    assert not any(b.categorical for b in bins)

@@ -22,7 +22,12 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
 from analytics.stats.agreement import confusion_matrix as counts_table
-from analytics.stats.binning import feature_histograms, merge_bins, reference_bins_by_feature
+from analytics.stats.binning import (
+    feature_histograms,
+    merge_bins,
+    reference_bins_by_feature,
+    reference_bins_with_range_by_feature,
+)
 from analytics.stats.calibration import coverage_bins, reliability_bins
 from analytics.stats.counts import (
     LATENCY_EDGES_MS,
@@ -32,7 +37,8 @@ from analytics.stats.counts import (
     log_histogram,
     percentile_from_histogram,
 )
-from analytics.stats.drift import DriftThresholds, drift_level, psi_from_counts
+from analytics.stats.drift import DriftThresholds
+from analytics.stats.drift_window import WINDOW_ALPHA_SHARE, psi_null, psi_smoothed_from_counts
 from analytics.summaries.agreement import agreement_summary, baseline_summary
 from analytics.summaries.confidence import confidence_summary, operations_summary
 from analytics.summaries.drift import drift_summary
@@ -195,8 +201,8 @@ def test_drift_per_day_equals_each_features_figures_even_with_fewer_bins_for_tie
     reference = np.column_stack(
         [rng.normal(size=3000), rng.poisson(2.0, 3000), rng.integers(0, 3, 3000)]
     ).astype(float)
-    bins = reference_bins_by_feature(reference)
-    assert len({b.fine_edges.size for b in bins}) > 1  # ties dropped edges of some features
+    bins = reference_bins_with_range_by_feature(reference)
+    assert len({b.fine_edges.size for b in bins}) > 1  # features have different bins
     reference_counts = feature_histograms(reference, bins)
     thresholds = DriftThresholds()
     days = []
@@ -220,26 +226,30 @@ def test_drift_per_day_equals_each_features_figures_even_with_fewer_bins_for_tie
         thresholds=thresholds,
     )
 
+    alpha = thresholds.ks_alpha * WINDOW_ALPHA_SHARE
     for (day, counts), figures in zip(days, report.days, strict=True):
-        psis, gaps, p_values = [], [], []
+        psis, drifted, gaps, p_values = [], [], [], []
         for r, c, b in zip(reference_counts, counts.features, bins, strict=True):
-            value = psi_from_counts(
-                merge_bins(r, b.fine_edges, b.coarse_edges),
-                merge_bins(c, b.fine_edges, b.coarse_edges),
-            )
-            gap = np.abs(np.cumsum(r)[:-1] / r.sum() - np.cumsum(c)[:-1] / c.sum()).max()
-            effective_n = round(r.sum() * c.sum() / (r.sum() + c.sum()))
+            coarse_r = merge_bins(r, b.fine_edges, b.coarse_edges)
+            coarse_c = merge_bins(c, b.fine_edges, b.coarse_edges)
+            kept = (coarse_r + coarse_c) > 0
+            value = psi_smoothed_from_counts(coarse_r[kept], coarse_c[kept])
+            null = psi_null(n=c.sum(), m=r.sum(), n_bins=int(kept.sum()), alpha=alpha / len(bins))
             psis.append(value)
+            drifted.append(value >= null.critical and value >= thresholds.psi_moderate)
+            gap = np.abs(np.cumsum(r)[:-1] / r.sum() - np.cumsum(c)[:-1] / c.sum()).max()
             gaps.append(gap)
+            effective_n = round(r.sum() * c.sum() / (r.sum() + c.sum()))
             p_values.append(stats.kstwobign.sf(gap * np.sqrt(effective_n)))
         adjusted = multipletests(p_values, method="holm")[1]
-        drifted = [
-            drift_level(v, g, p, thresholds) != "none"
-            for v, g, p in zip(psis, gaps, adjusted, strict=True)
-        ]
+        for j, b in enumerate(bins):
+            if not b.categorical and adjusted[j] < alpha and gaps[j] >= 0.05:
+                drifted[j] = True
         assert figures.day == day
         assert figures.max_psi == pytest.approx(max(psis), rel=1e-12)
         assert figures.drifted_share == pytest.approx(sum(drifted) / len(drifted))
+    assert report.days[0].drifted_share == 0.0
+    assert report.days[2].drifted_share > 0.0
 
 
 def test_a_small_day_drawn_from_the_reference_itself_shows_almost_no_drift():

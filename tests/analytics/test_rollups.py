@@ -16,7 +16,7 @@ from analytics import services
 from analytics.models import DailyRollup, ReferenceProfile
 from analytics.selectors import ReportScope, report_agreement, scope_counts_gather
 from analytics.stats.agreement import label_indices
-from analytics.stats.binning import feature_histograms, reference_bins_by_feature
+from analytics.stats.binning import feature_histograms, reference_bins_with_range_by_feature
 from analytics.stats.calibration import coverage_bins
 from analytics.stats.counts import ROLLUP_FORMAT, PeriodCounts
 from analytics.summaries.confidence import confidence_summary, operations_summary
@@ -46,7 +46,7 @@ def _setup(inspectors) -> tuple[Queue, ModelVersion]:
         probability_output="p",
     )
     reference = np.random.default_rng(0).normal(size=(500, WIDTH))
-    bins = reference_bins_by_feature(reference)
+    bins = reference_bins_with_range_by_feature(reference)
     ReferenceProfile.objects.create(
         model_version=version,
         rows=500,
@@ -54,6 +54,10 @@ def _setup(inspectors) -> tuple[Queue, ModelVersion]:
         coarse_edges=[b.coarse_edges[1:-1].tolist() for b in bins],
         feature_counts=[c.tolist() for c in feature_histograms(reference, bins)],
         prediction_counts=[200, 200, 100],
+        format=ReferenceProfile.CURRENT_FORMAT,
+        feature_minimum=[b.minimum for b in bins],
+        feature_maximum=[b.maximum for b in bins],
+        feature_categorical=[b.categorical for b in bins],
     )
     return queue, version
 
@@ -172,6 +176,12 @@ def test_report_from_rollups_equals_report_from_raw_rows(data, inspector, inspec
         assert bins is not None and total.features is not None
         for mine, raw in zip(total.features, feature_histograms(features, bins), strict=True):
             assert np.array_equal(mine, raw)
+        assert total.feature_extremes is not None
+        if len(features):
+            assert total.feature_extremes.minimum.tolist() == features.min(axis=0).tolist()
+            assert total.feature_extremes.maximum.tolist() == features.max(axis=0).tolist()
+        else:
+            assert np.all(np.isinf(total.feature_extremes.maximum))
         assert (
             total.items
             == Item.objects.filter(queue=queue).count()
@@ -291,6 +301,7 @@ def test_rows_changed_in_storage_are_left_out_of_the_feature_counts(inspector):
 
     rollup = services.rollup_compute(model_version=version, day=day)
 
+    assert rollup.counts["feature_extremes"] == [[0.1, 1.5], [-0.5, 0.0], [-1.0, 2.0]]
     profile = ReferenceProfile.objects.get(model_version=version)
     bins = services.profile_bins(profile)
     expected = feature_histograms(np.array(good), bins)
