@@ -20,6 +20,8 @@ urlpatterns = [
     path("inspect/", include("inspections.urls")),
     path("overview/", include("analytics.urls")),
     path("models/", include("deployments.urls")),
+    path("models/", include("deployments.urls_models")),
+    path("rollout/", include("analytics.urls_gate")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
