@@ -35,7 +35,7 @@ def _policy_render(
     status: int = 200,
 ) -> HttpResponse:
     values = [
-        (POLICY_FIELD_TEXT[name][0], policy_value_text(getattr(policy, name)), name)
+        (name, *POLICY_FIELD_TEXT[name], policy_value_text(getattr(policy, name)))
         for name in FIELD_RULES
     ]
     context = {

@@ -49,10 +49,10 @@ PHRASES = {
 # How each criterion compares its figure with the threshold, as the rules decide it.
 COMPARISONS = {
     "sample_size": "≥",
-    "noninferiority": "lower bound ≥",
-    "agreement_floor": "lower bound ≥",
-    "kappa_floor": "lower bound ≥",
-    "per_label_recall": "lower bound ≥",
+    "noninferiority": "≥",
+    "agreement_floor": "≥",
+    "kappa_floor": "≥",
+    "per_label_recall": "≥",
     "drift": "<",
     "error_rate": "≤",
     "latency_p95": "≤",
@@ -135,7 +135,7 @@ def _threshold_text(name: str, threshold: Any) -> str:
 
 def _interval_text(name: str, criterion: dict[str, Any] | None) -> str:
     if criterion is None:
-        return "not bounded"
+        return "no bound"
     lower, upper = _number(criterion.get("lower")), _number(criterion.get("upper"))
     if lower is None or upper is None:
         return "no data"
@@ -144,7 +144,7 @@ def _interval_text(name: str, criterion: dict[str, Any] | None) -> str:
 
 def _bound_text(name: str, value: Any, bounded: bool) -> str:
     if not bounded:
-        return "not bounded"
+        return "no bound"
     return figure_text(name, value)
 
 

@@ -100,6 +100,6 @@ def test_the_other_bound_sits_beside_the_one_used_and_off_criteria_read_off():
     assert (display.policy_version, display.days) == (3, 28)
     assert display.headline == "Not enough evidence to decide yet on agreement."
     assert (agreement.light, agreement.other_interval) == ("none", "[0.850, 0.940]")
-    assert agreement.threshold == "lower bound ≥ 0.900"
-    assert (latency.light, latency.lower, latency.threshold) == ("good", "not bounded", "≤ 50.0 ms")
+    assert agreement.threshold == "≥ 0.900"
+    assert (latency.light, latency.lower, latency.threshold) == ("good", "no bound", "≤ 50.0 ms")
     assert (int8.light, int8.value, int8.threshold) == ("off", "off", "off")

@@ -75,7 +75,7 @@ def test_a_passing_evaluation_shows_green_lights_the_methods_and_the_request_for
     assert "Wilson score" in html and "Student t" in html
     agreement = _row(html, "agreement_floor")
     assert re.search(r"\[0\.9\d\d, 0\.9\d\d\]", agreement)  # the fixed-sample interval
-    assert "lower bound ≥ 0.900" in agreement
+    assert '<td class="num">≥ 0.900</td>' in agreement
     assert "no criterion is waiting for more judged items" in html
     assert "by lead" in html and "on gate policy version 1" in html
     assert f'href="/api/v1/gate-evaluations/{evaluation.pk}"' in html

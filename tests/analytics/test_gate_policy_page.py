@@ -104,7 +104,10 @@ def test_an_ml_lead_reads_the_policy_without_a_form_and_cannot_post(queue, clien
     html = client.get(PAGE).content.decode()
 
     assert '<form method="post" class="form-grid policy-form"' not in html
-    assert '<tr data-field="agreement_floor"><th scope="row">Agreement floor</th>' in html
+    assert (
+        '<tr data-field="agreement_floor"><th scope="row">Agreement floor</th>'
+        '<td class="num">0.9</td>'
+    ) in html
     assert "Only an admin can edit the gate policy." in html
     assert client.post(PAGE, _form(gate_policy_current(queue=queue))).status_code == 403
     assert GatePolicy.objects.count() == 1
