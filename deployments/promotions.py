@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from analytics.models import GateEvaluation
+from analytics.models import GateEvaluation, GatePolicy
 from deployments import transitions
 from deployments.audit import audit_record
 from deployments.models import ModelVersion, PromotionRequest
@@ -43,7 +43,8 @@ def evaluation_check(
 ) -> None:
     """Raise unless the evaluation is of this version, passed, and is fresh enough to rely on.
 
-    How old it may be is its policy's max_evaluation_age_hours (24 by default).
+    How old it may be is its policy's max_evaluation_age_hours (24 by default), and that
+    policy must still be the queue's current one.
     """
     if evaluation.model_version_id != model_version.pk:
         raise PromotionInvalid(
@@ -58,6 +59,13 @@ def evaluation_check(
     if evaluation.verdict != GateEvaluation.Verdict.PASS:
         raise PromotionConflict(
             f"gate evaluation {evaluation.pk} failed; only a passing evaluation promotes"
+        )
+    current = GatePolicy.objects.filter(queue_id=evaluation.queue_id).order_by("-version").first()
+    if current is not None and current.pk != evaluation.policy_id:
+        # A policy edited since (say, a floor raised) must not be bypassed by older evidence.
+        raise PromotionConflict(
+            f"the gate policy changed since evaluation {evaluation.pk} (it used version "
+            f"{evaluation.policy.version}, the current one is {current.version}): evaluate again"
         )
     limit_hours = evaluation.policy.max_evaluation_age_hours
     age = now - evaluation.created_at

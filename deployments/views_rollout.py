@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from analytics.gate.display import gate_display
 from analytics.gate.evaluation import gate_evaluation_document
 from deployments import promotions
 from deployments.models import PromotionRequest
@@ -143,6 +144,7 @@ def _decision_context(request: HttpRequest, promotion: PromotionRequest) -> dict
     return {
         "promotion": promotion,
         "evaluation": gate_evaluation_document(evaluation),
+        "display": gate_display(evaluation.snapshot),
         "evaluation_row": evaluation,
         "age_hours": age_hours,
         "fresh": age_hours <= allowed,

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.django_db
 
 def _version_row(page: str, key: str) -> list[str]:
     """Return the texts of the numeric cells in the table row of one model version."""
-    row = re.search(rf"<tr>\s*<td><code>{re.escape(key)}</code></td>(.*?)</tr>", page, re.S)
+    # The version's cell also links to its gate and its page.
+    name = rf"<td><code>{re.escape(key)}</code>(?: <span class=\"version-links\">.*?</span>)?</td>"
+    row = re.search(rf"<tr>\s*{name}(.*?)</tr>", page, re.S)
     assert row is not None, f"no row for {key}"
     cells = re.findall(r'<td class="num">(.*?)</td>', row.group(1), re.S)
     return [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()) for cell in cells]

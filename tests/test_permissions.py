@@ -229,3 +229,86 @@ def test_each_role_gets_the_expected_answer_from_each_rollout_api_operation(
         assert PromotionRequest.objects.get().status == "pending"
     elif method == "POST":
         assert AuditEvent.objects.exists()
+
+
+# Gate and model version pages. "m:1" is a model version of the digits queue, evaluated once.
+GATE_PAGE = "/rollout/digits/gate/m:1/"
+GATE_BACK = Redirect(GATE_PAGE)
+POLICY_PAGE = "/rollout/digits/policy/"
+# fmt: off
+ROLLOUT_PAGES_MATRIX = [
+    # method  path                        anonymous inspector ml_lead    admin      outsider
+    ("GET",  GATE_PAGE,                   LOGIN,    403,      200,       200,       403),
+    ("POST", GATE_PAGE,                   405,      405,      405,       405,       405),
+    ("POST", f"{GATE_PAGE}evaluate",      LOGIN,    403,      GATE_BACK, GATE_BACK, 403),
+    ("GET",  f"{GATE_PAGE}evaluate",      405,      405,      405,       405,       405),
+    # An empty request form is let in and refused as invalid: 400, nothing requested.
+    ("POST", f"{GATE_PAGE}request",       LOGIN,    403,      400,       400,       403),
+    ("GET",  f"{GATE_PAGE}request",       405,      405,      405,       405,       405),
+    ("GET",  POLICY_PAGE,                 LOGIN,    403,      200,       200,       403),
+    # The admin's empty form is refused as invalid: 400, no new version.
+    ("POST", POLICY_PAGE,                 LOGIN,    403,      403,       400,       403),
+    ("GET",  "/models/m:1/",              LOGIN,    403,      200,       200,       403),
+    ("POST", "/models/m:1/",              405,      405,      405,       405,       405),
+]
+# fmt: on
+
+ROLLOUT_PAGES_CASES = [
+    pytest.param(role, method, path, expected, id=f"{role}-{method}-{path}")
+    for method, path, *row in ROLLOUT_PAGES_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "expected"), ROLLOUT_PAGES_CASES)
+def test_each_role_gets_the_expected_answer_from_each_gate_page(
+    request, client_for, queue, role, method, path, expected
+):
+    from analytics.gate.evaluation import gate_evaluation_run
+    from analytics.models import GateEvaluation, GatePolicy
+    from deployments.models import AuditEvent, PromotionRequest
+
+    version = ModelVersion.objects.create(
+        queue=queue,
+        name="m",
+        version="1",
+        onnx_file="models/m.onnx",
+        sha256="0" * 64,
+        size_bytes=1,
+        labels=list(queue.labels),
+        input_width=queue.input_width,
+        input_name="x",
+        probability_output="p",
+    )
+    gate_evaluation_run(model_version=version, actor=None)
+    user = None if role == "anonymous" else request.getfixturevalue(role)
+    client = client_for(user)
+    policies, events = GatePolicy.objects.count(), AuditEvent.objects.count()
+
+    response = client.get(path) if method == "GET" else client.post(path)
+
+    if isinstance(expected, Redirect):
+        assert response.status_code == 302
+        assert response["Location"].startswith(expected.to)
+    else:
+        assert response.status_code == expected
+    if expected == GATE_BACK:
+        assert GateEvaluation.objects.count() == 2
+    else:
+        # Refused, invalid or only read: nothing changed.
+        assert GatePolicy.objects.count() == policies
+        assert GateEvaluation.objects.count() == 1
+        assert AuditEvent.objects.count() == events
+        assert not PromotionRequest.objects.exists()
+
+
+def test_the_rollout_entry_is_in_the_navigation_of_ml_leads_and_admins_only(
+    client_for, queue, inspector, ml_lead, admin_user
+):
+    assert (
+        'href="/rollout/">Rollout</a>'
+        not in client_for(inspector).get("/inspect/history/").content.decode()
+    )
+    for user in (ml_lead, admin_user):
+        html = client_for(user).get("/overview/").content.decode()
+        assert 'href="/rollout/">Rollout</a>' in html

@@ -309,7 +309,11 @@ def _drift(policy: GatePolicyValues, evidence: GateEvidence) -> CriterionResult:
         share is not None and share <= policy.drifted_share_max
     )
     verdict = INSUFFICIENT if missing else (PASS if psi_ok and share_ok else FAIL)
-    detail = f"largest PSI {psi}, drifted-feature share {share}"
+    psi_text = "no PSI yet" if psi is None else f"largest PSI {psi:.3f}"
+    share_text = (
+        "no drifted-feature share yet" if share is None else f"{share:.0%} of features drifted"
+    )
+    detail = f"{psi_text}, {share_text}"
     method = "largest PSI and drifted-feature share in the window"
     return CriterionResult("drift", verdict, psi, None, None, policy.psi_major, method, detail)
 

@@ -12,7 +12,9 @@ import analytics.stats
 import analytics.summaries
 
 # The gate package also holds its Django side (evidence, policy, evaluation); these are pure.
-PURE_GATE_MODULES = [f"analytics.gate.{name}" for name in ("inputs", "needs", "rules", "streams")]
+PURE_GATE_MODULES = [
+    f"analytics.gate.{name}" for name in ("display", "inputs", "needs", "rules", "streams")
+]
 PURE_MODULES = sorted(
     [
         f"{package.__name__}.{module.name}"

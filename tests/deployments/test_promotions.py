@@ -277,3 +277,21 @@ def test_a_rejection_needs_a_comment_and_is_audited(candidate, ml_lead, admin_us
     event = AuditEvent.objects.filter(action="promotion.reject").get()
     assert (event.actor, event.after["comment"]) == (admin_user, "per-label recall too close")
     assert Deployment.objects.get(model_version=candidate).role == "shadow"
+
+
+def test_an_evaluation_made_on_an_older_policy_version_is_refused(queue, ml_lead):
+    candidate = version_make(queue, "2")
+    deployment_make(candidate, "shadow")
+    evaluation = evaluation_make(candidate)
+    # An admin raises a floor after the evaluation: its evidence no longer answers the policy.
+    policy_make(queue)
+    with pytest.raises(PromotionConflict, match="policy changed since"):
+        promotion_request_create(
+            queue=queue,
+            model_version=candidate,
+            target="canary",
+            share=0.05,
+            evaluation=evaluation,
+            actor=ml_lead,
+        )
+    assert not PromotionRequest.objects.exists()

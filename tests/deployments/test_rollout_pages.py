@@ -100,7 +100,8 @@ def test_an_admin_turns_the_kill_switch_on_from_the_page_and_it_is_audited(
 
 def test_the_decision_screen_shows_the_evaluation_in_full(client_for, ml_lead, pending):
     page = client_for(ml_lead).get(f"/rollout/promotions/{pending.pk}/").content.decode()
-    assert "agreement_floor" in page and "[0.9310, 0.9660]" in page
+    assert "Agreement with the inspectors" in page and "0.951" in page
+    assert "2283 of 2400 judged items" in page
     assert "2400 judged items, 260 double-inspected" in page
     assert "agreement clears the floor" in page
     # An ml_lead may look but not decide.
