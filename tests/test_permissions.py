@@ -41,6 +41,8 @@ MATRIX = [
     ("POST", "/models/upload/",        LOGIN,       403,         403,      400,      403),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
+    ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
+    ("GET",  "/api/openapi.json",      LOGIN,       403,         200,      200,      403),
 ]
 # fmt: on
 
