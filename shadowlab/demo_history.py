@@ -1,17 +1,16 @@
 """Three weeks of backdated history on the demo queue: items, judgments, predictions, rollups.
 
-Items go through intake (``items_create_bulk``) and judgments through ``judgment_record``;
-predictions are the models' own outputs, computed here with the worker's ONNX Runtime
-session and stored with the worker's insert. Only the times are moved into the past, since
-the services stamp rows with the current time. Every step does only what is missing, so a
-second run changes nothing.
+Items go through intake (``items_create_bulk``, one call per hour of arrivals) and
+judgments through ``judgments_import``, which keeps their times; predictions are the models'
+own outputs, computed here with the worker's ONNX Runtime session and stored with the
+worker's insert, then dated a second or two after their items. Every step does only what is
+missing, so a second run changes nothing.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +18,6 @@ from itertools import groupby
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.db import transaction
 from django.db.models import Exists, Min, OuterRef, QuerySet
 
 from analytics.days import utc_today
@@ -30,8 +28,9 @@ from deployments.inference import outcomes_infer
 from deployments.models import Deployment, ModelVersion, Prediction
 from deployments.prediction_insert import predictions_insert
 from deployments.scoring_cache import model_runner
+from inspections.judgment_import import PastJudgment, judgments_import
 from inspections.models import Item, Judgment, Queue
-from inspections.services import items_create_bulk, judgment_record
+from inspections.services import items_create_bulk
 from shadowlab import digits
 from shadowlab.simulation import digit_drifted, inspector_user, label_simulated
 
@@ -104,7 +103,8 @@ def history_end(*, queue: Queue, days: int) -> date:
     first = _history_items(queue).aggregate(first=Min("received_at"))["first"]
     if first is None:
         return utc_today()
-    return first.astimezone(UTC).date() + timedelta(days=days)
+    # An earlier run with fewer days must not push this one's items into the future.
+    return min(first.astimezone(UTC).date() + timedelta(days=days), utc_today())
 
 
 def _slice_time(end: date, days_ago: int, hour: int) -> datetime:
@@ -153,24 +153,20 @@ def history_judge(*, queue: Queue, plan: list[PlannedItem]) -> int:
         judged.setdefault(item_id, set()).add(inspector_id)
     recorded = 0
     for _, day_items in groupby(pending, key=lambda item: item.received_at.date()):
-        backdated = []
-        # One transaction a day: a commit per judgment would cost most of the run.
-        with transaction.atomic():
-            for item in day_items:
-                item.queue = queue
-                backdated.extend(_item_judge(item, planned[item.external_id], cast, judged))
-            Judgment.objects.bulk_update(backdated, ["created_at"], batch_size=500)
-        recorded += len(backdated)
+        rows = [
+            row
+            for item in day_items
+            for row in _item_judgments(item, planned[item.external_id], cast)
+            if row.inspector_id not in judged.get(item.pk, set())
+        ]
+        recorded += judgments_import(queue=queue, judgments=rows)
     return recorded
 
 
-def _item_judge(
-    item: Item,
-    planned: PlannedItem,
-    cast: list[tuple[User, float]],
-    judged: dict[int, set[int]],
-) -> list[Judgment]:
-    """Record an item's judgments as the same inspectors would make them on every run."""
+def _item_judgments(
+    item: Item, planned: PlannedItem, cast: list[tuple[User, float]]
+) -> list[PastJudgment]:
+    """Return the item's judgments as the same inspectors make them on every run."""
     rng = random.Random(f"{SEED}-{item.external_id}")
     panel = rng.sample(cast, k=item.judgments_needed)
     moment = item.received_at
@@ -182,18 +178,12 @@ def _item_judge(
         )
         seconds = 2.5 * math.exp(rng.gauss(0.0, 0.35))
         moment += timedelta(minutes=rng.uniform(2.0, 40.0))
-        if user.pk in judged.get(item.pk, set()):
-            continue
-        judgment = judgment_record(
-            item=item, inspector=user, label=str(label), seconds_spent=seconds
-        )
-        judgment.created_at = moment
-        made.append(judgment)
+        made.append(PastJudgment(item.pk, user.pk, str(label), seconds, moment))
     return made
 
 
 def history_score(*, queue: Queue, model_version: ModelVersion) -> int:
-    """Score the history items this version has not scored, one batch per hour; return stored."""
+    """Score the history items this version has not scored, a day at a time; return stored."""
     missing = (
         _history_items(queue)
         .exclude(
@@ -204,19 +194,18 @@ def history_score(*, queue: Queue, model_version: ModelVersion) -> int:
     )
     runner = model_runner(model_version)
     stored = 0
-    for received_at, rows in groupby(missing, key=lambda row: row[2]):
-        batch = list(rows)
-        ids = [item_id for item_id, _, _ in batch]
-        matrix = np.asarray([features for _, features, _ in batch], dtype=np.float32)
+    for _, day in groupby(missing, key=lambda row: row[2].date()):
+        rows = list(day)
+        ids = [item_id for item_id, _, _ in rows]
+        matrix = np.asarray([features for _, features, _ in rows], dtype=np.float32)
         outcomes, _ = outcomes_infer(runner, model_version.labels, ids, matrix)
         stored += predictions_insert(model_version=model_version, outcomes=outcomes, attempts={})
-        # The worker's lag behind intake: well under a few seconds when it keeps up.
-        lag = random.Random(f"{SEED}-{model_version.key}-{received_at.isoformat()}").uniform(
-            0.3, 2.5
-        )
-        Prediction.objects.filter(model_version=model_version, item_id__in=ids).update(
-            created_at=received_at + timedelta(seconds=lag)
-        )
+        for received_at, arrivals in groupby(rows, key=lambda row: row[2]):
+            # The worker's lag behind intake: a second or two when it keeps up.
+            lag = random.Random(f"{SEED}-{model_version.key}-{received_at.isoformat()}")
+            Prediction.objects.filter(
+                model_version=model_version, item_id__in=[item_id for item_id, _, _ in arrivals]
+            ).update(created_at=received_at + timedelta(seconds=lag.uniform(0.3, 2.5)))
     return stored
 
 
@@ -254,30 +243,25 @@ def history_build(
     log: Callable[[str], None] = print,
 ) -> HistoryResult:
     """Create the missing history items, judgments and predictions (not yet the rollups)."""
-    started = time.perf_counter()
     plan = history_plan(days=days)
     end = history_end(queue=queue, days=days)
     first_day = end - timedelta(days=days)
     created = history_items_create(queue=queue, plan=plan, end=end)
     log(
         f"history 1/4: {len(plan):,} items received on {days} days from {first_day} "
-        f"({created:,} new, {time.perf_counter() - started:.1f} s)"
+        f"({created:,} new)"
     )
     recorded = history_judge(queue=queue, plan=plan)
     double = _history_items(queue).filter(judgments_needed__gte=2).count()
     log(
         f"history 2/4: {recorded:,} judgments recorded by {len(INSPECTOR_ACCURACIES)} simulated "
-        f"inspectors; {double:,} items double-inspected by a panel "
-        f"({time.perf_counter() - started:.1f} s)"
+        f"inspectors; {double:,} items double-inspected by a panel"
     )
     stored = 0
     for version in versions:
         made = history_score(queue=queue, model_version=version)
         stored += made
-        log(
-            f"history 3/4: {made:,} predictions by {version.key} "
-            f"({time.perf_counter() - started:.1f} s)"
-        )
+        log(f"history 3/4: {made:,} predictions by {version.key}")
     return HistoryResult(
         first_day=first_day,
         last_day=end - timedelta(days=1),
