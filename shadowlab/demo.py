@@ -88,24 +88,22 @@ def _queue_ensure(log: Callable[[str], None]) -> Queue:
 
 def _users_ensure(password: str, log: Callable[[str], None]) -> User:
     """Create the demo logins, or bring them back to the demo password; return the admin."""
-    # Hashing costs most of a second by design; the four logins share one password, so
-    # one hash (and one check on a second run) serves them all.
-    verified: set[str] = set()
-    hashed = ""
+    # Hashing costs most of a second by design; the logins share one password, so one
+    # hash (and on a second run one check) serves them all.
+    shared = ""
     for username, group, staff, superuser in DEMO_USERS:
         with transaction.atomic():
             user, created = User.objects.get_or_create(username=username)
             # A new login has no password to check (and checking one costs a dummy hash).
-            if user.password and user.password not in verified and user.check_password(password):
-                verified.add(user.password)
-            if user.password not in verified or (user.is_staff, user.is_superuser) != (
-                staff,
-                superuser,
-            ):
-                hashed = hashed or make_password(password)
-                verified.add(hashed)
-                # Only what differs is written, so that a second run changes nothing.
-                user.password, user.is_staff, user.is_superuser = hashed, staff, superuser
+            matches = bool(user.password) and (
+                user.password == shared or user.check_password(password)
+            )
+            if matches:
+                shared = user.password
+            # Only what differs is written, so that a second run changes nothing.
+            if not matches or (user.is_staff, user.is_superuser) != (staff, superuser):
+                shared = shared or make_password(password)
+                user.password, user.is_staff, user.is_superuser = shared, staff, superuser
                 user.save()
             user.groups.add(Group.objects.get(name=group))
         if created:
