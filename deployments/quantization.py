@@ -8,6 +8,7 @@ quantization of the weights otherwise.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,14 @@ import numpy as np
 CALIBRATION_ROWS = 1000
 CALIBRATION_BATCH = 100
 QUANTIZED_OPS = ["MatMul", "Gemm", "Add", "Relu", "Conv"]
+# What quantize_model reports as it goes: each step once, in this order.
+STEPS = ("load", "calibrate", "quantize", "check parity", "save")
+
+Progress = Callable[[str, str], None]  # (step, what it is doing)
+
+
+def _silent(step: str, detail: str) -> None:
+    """Report nothing."""
 
 
 @dataclass(frozen=True)
@@ -27,25 +36,37 @@ class QuantizationResult:
 class _ReferenceReader:
     """Feeds calibration batches to quantize_static."""
 
-    def __init__(self, input_name: str, rows: np.ndarray) -> None:
+    def __init__(self, input_name: str, rows: np.ndarray, progress: Progress) -> None:
         self._batches = iter(
             [
                 {input_name: rows[start : start + CALIBRATION_BATCH]}
                 for start in range(0, len(rows), CALIBRATION_BATCH)
             ]
         )
+        self._progress = progress
+        self._done = False
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        return next(self._batches, None)
+        batch = next(self._batches, None)
+        if batch is None and not self._done:
+            # quantize_static has seen every calibration batch: what follows is quantizing.
+            self._done = True
+            self._progress("quantize", "static QDQ, signed 8-bit weights and activations")
+        return batch
 
     def rewind(self) -> None:  # quantize_static may ask; one pass is enough here
         pass
 
 
 def model_quantize(
-    fp32_path: Path, int8_path: Path, *, input_name: str, reference: np.ndarray | None
+    fp32_path: Path,
+    int8_path: Path,
+    *,
+    input_name: str,
+    reference: np.ndarray | None,
+    progress: Progress = _silent,
 ) -> QuantizationResult:
-    """Write an INT8 model to int8_path and say how it was made."""
+    """Write an INT8 model to int8_path and say how it was made, reporting each step."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -62,10 +83,12 @@ def model_quantize(
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
         if reference is not None and len(reference):
             rows = np.ascontiguousarray(reference[:CALIBRATION_ROWS], dtype=np.float32)
+            batches = -(-len(rows) // CALIBRATION_BATCH)
+            progress("calibrate", f"{len(rows):,} reference rows in {batches} batches (MinMax)")
             quantize_static(
                 str(prepared),
                 str(int8_path),
-                _ReferenceReader(input_name, rows),
+                _ReferenceReader(input_name, rows, progress),
                 quant_format=QuantFormat.QDQ,
                 activation_type=QuantType.QInt8,
                 weight_type=QuantType.QInt8,
@@ -75,6 +98,8 @@ def model_quantize(
                 op_types_to_quantize=QUANTIZED_OPS,
             )
             return QuantizationResult(method="static", calibration_rows=len(rows))
+        progress("calibrate", "skipped: no reference rows, so dynamic quantization")
+        progress("quantize", "dynamic, signed 8-bit weights")
         quantize_dynamic(
             str(prepared),
             str(int8_path),

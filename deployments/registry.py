@@ -25,7 +25,7 @@ from deployments.onnx_checks import (
     smoke_rows,
 )
 from deployments.parity import ParityReport, agreement_measure, latency_measure
-from deployments.quantization import model_quantize
+from deployments.quantization import Progress, model_quantize
 from deployments.runtime import ModelRunner, file_sha256
 from inspections.models import Item, Queue
 
@@ -243,6 +243,7 @@ def model_version_quantize(
     version: str | None = None,
     force: bool = False,
     created_by: User | None = None,
+    progress: Progress | None = None,
 ) -> ModelVersion:
     """Make the INT8 variant of an FP32 version, compare it with its parent, and register it.
 
@@ -252,16 +253,24 @@ def model_version_quantize(
     """
     if model_version.variant != ModelVersion.Variant.FP32:
         raise ModelRejected(f"{model_version.key} is already {model_version.variant}")
+    report_step = progress or (lambda step, detail: None)
     reference = reference_data(model_version)
     fp32_path = Path(model_version.onnx_file.path)
+    rows = "no reference data" if reference is None else f"{len(reference):,} reference rows"
+    report_step("load", f"{model_version.key} ({model_version.size_bytes:,} bytes) and {rows}")
     with tempfile.TemporaryDirectory(prefix="shadowlab-int8-") as tmp:
         int8_path = Path(tmp) / "int8.onnx"
         try:
             method = model_quantize(
-                fp32_path, int8_path, input_name=model_version.input_name, reference=reference
+                fp32_path,
+                int8_path,
+                input_name=model_version.input_name,
+                reference=reference,
+                progress=report_step,
             )
         except Exception as exc:
             raise ModelRejected(f"quantization failed: {type(exc).__name__}: {exc}") from exc
+        report_step("check parity", "top-1 agreement and latency of INT8 against FP32")
         report = _parity(model_version, fp32_path, int8_path, reference)
         if not report.passes and not force:
             raise ModelRejected(
@@ -269,10 +278,17 @@ def model_version_quantize(
                 f"top-1 decisions (at least {report.minimum_agreement:.1%} required; "
                 "use --force to register it anyway)"
             )
+        new_version = version or f"{model_version.version}-int8"
+        agreement = report.worst_agreement
+        report_step(
+            "save",
+            f"registering {model_version.name}:{new_version} (top-1 agreement "
+            + ("not measured)" if agreement is None else f"{agreement:.2%})"),
+        )
         return model_version_register(
             queue=model_version.queue,
             name=model_version.name,
-            version=version or f"{model_version.version}-int8",
+            version=new_version,
             onnx_path=int8_path,
             labels=model_version.labels,
             reference=reference,

@@ -13,6 +13,7 @@ from ninja.security import HttpBearer
 
 from inspections import services
 from inspections.models import ApiToken
+from shadowlab.api_docs import VendoredSwagger, docs_access
 
 
 class QueueToken(HttpBearer):
@@ -27,7 +28,9 @@ api = NinjaAPI(
     version="1",
     description="Submit items for inspection and read the decisions made on them.",
     auth=QueueToken(),
-    docs_url=None,
+    docs_url="/docs",
+    docs=VendoredSwagger(),
+    docs_decorator=docs_access,
     urls_namespace="api",
 )
 

@@ -2,35 +2,38 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import random
 import secrets
-import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
 from django.db import transaction
 
 from deployments.models import ModelVersion
-from deployments.registry import model_version_quantize, model_version_register
 from deployments.services import deployment_shadow_start
-from inspections.models import Item, Queue
-from inspections.services import (
-    JudgmentRejected,
-    item_create,
-    items_create_bulk,
-    judgment_record,
-    queue_create,
+from inspections.models import Queue
+from inspections.services import items_create_bulk, queue_create
+from shadowlab import demo_history, digits, roles
+from shadowlab.demo_history import HistoryResult
+from shadowlab.demo_models import (
+    MODEL_NAME,
+    MODEL_VERSION,
+    QUEUE_SLUG,
+    WEAK_MODEL_VERSION,
+    demo_models_ensure,
+    weak_model_ensure,
 )
-from shadowlab import digits, roles
 
-QUEUE_SLUG = "digits"
-MODEL_NAME = "digits-mlp"
-MODEL_VERSION = "1"
+# The demo's names, for callers that only know this module.
+__all__ = ["MODEL_NAME", "MODEL_VERSION", "QUEUE_SLUG", "WEAK_MODEL_VERSION", "demo_setup"]
+
 DEMO_USERS = [
     ("inspector1", roles.INSPECTOR, False, False),
     ("inspector2", roles.INSPECTOR, False, False),
@@ -38,20 +41,6 @@ DEMO_USERS = [
     ("admin", roles.ADMIN, True, True),
 ]
 PASSWORD_FILE = "demo-password"  # noqa: S105 - a file name, not a password
-
-# Digits people confuse with each other, most likely first.
-SIMILAR_DIGITS = {
-    0: [6, 8, 9],
-    1: [7, 4, 2],
-    2: [7, 3, 1],
-    3: [8, 5, 9],
-    4: [9, 1, 7],
-    5: [6, 3, 9],
-    6: [5, 0, 8],
-    7: [1, 2, 9],
-    8: [3, 9, 0],
-    9: [4, 8, 3],
-}
 
 
 def demo_password() -> tuple[str, str]:
@@ -74,13 +63,13 @@ class DemoResult:
     queue: Queue
     password: str
     password_source: str
-    models: list[ModelVersion]
+    models: list[ModelVersion]  # the FP32 demo model and its INT8 variant
     items_loaded: int
+    weak: ModelVersion | None = None  # the weaker candidate, made with the history
+    history: HistoryResult | None = None
 
 
-def demo_setup(*, items: int = 300, log: Callable[[str], None] = print) -> DemoResult:
-    """Create (or bring up to date) the digits queue, the demo users, models and items."""
-    password, source = demo_password()
+def _queue_ensure(log: Callable[[str], None]) -> Queue:
     queue = Queue.objects.filter(slug=QUEUE_SLUG).first()
     if queue is None:
         queue = queue_create(
@@ -94,152 +83,78 @@ def demo_setup(*, items: int = 300, log: Callable[[str], None] = print) -> DemoR
             panel_size=3,
         )
         log(f"created queue {queue.slug}")
-    admin = None
+    return queue
+
+
+def _users_ensure(password: str, log: Callable[[str], None]) -> User:
+    """Create the demo logins, or bring them back to the demo password; return the admin."""
+    # Hashing costs most of a second by design; the logins share one password, so one
+    # hash (and on a second run one check) serves them all.
+    shared = ""
     for username, group, staff, superuser in DEMO_USERS:
         with transaction.atomic():
             user, created = User.objects.get_or_create(username=username)
-            user.is_staff, user.is_superuser = staff, superuser
-            user.set_password(password)
-            user.save()
+            # A new login has no password to check (and checking one costs a dummy hash).
+            matches = bool(user.password) and (
+                user.password == shared or user.check_password(password)
+            )
+            if matches:
+                shared = user.password
+            # Only what differs is written, so that a second run changes nothing.
+            if not matches or (user.is_staff, user.is_superuser) != (staff, superuser):
+                shared = shared or make_password(password)
+                user.password, user.is_staff, user.is_superuser = shared, staff, superuser
+                user.save()
             user.groups.add(Group.objects.get(name=group))
         if created:
             log(f"created user {username} ({group})")
-        if username == "admin":
-            admin = user
+    return User.objects.get(username="admin")
 
-    split = digits.digits_split()
-    fp32 = ModelVersion.objects.filter(name=MODEL_NAME, version=MODEL_VERSION).first()
-    if fp32 is None:
-        with tempfile.TemporaryDirectory(prefix="shadowlab-demo-") as tmp:
-            path = Path(tmp) / "digits.onnx"
-            accuracy = digits.digits_model_export(split, path)
-            fp32 = model_version_register(
-                queue=queue,
-                name=MODEL_NAME,
-                version=MODEL_VERSION,
-                onnx_path=path,
-                reference=split.train_x,
-                notes={"holdout_accuracy": round(accuracy, 4), "trained_rows": len(split.train_x)},
-                created_by=admin,
-            )
-        log(f"trained and registered {fp32.key} (held-out accuracy {accuracy:.3f})")
-    int8 = fp32.variants.filter(variant=ModelVersion.Variant.INT8).first()
-    if int8 is None:
-        int8 = model_version_quantize(model_version=fp32, created_by=admin)
-        log(
-            f"quantized {int8.key} ({int8.notes.get('quantization')}, top-1 agreement "
-            f"{int8.notes.get('top1_agreement_with_parent', float('nan')):.4f})"
+
+def _timed(log: Callable[[str], None]) -> Callable[[str], None]:
+    """Return log with the seconds since this call after each line."""
+    started = time.perf_counter()
+    return lambda line: log(f"{line} ({time.perf_counter() - started:.1f} s)")
+
+
+def demo_setup(
+    *, items: int = 300, history_days: int = 0, log: Callable[[str], None] = print
+) -> DemoResult:
+    """Create (or bring up to date) the digits queue, the demo users, models and items.
+
+    With history_days, also the weaker candidate and that many days of backdated history
+    (judged, double-inspected, scored by every version, rolled up). Nothing is made twice.
+    """
+    log = _timed(log)
+    password, source = demo_password()
+    queue = _queue_ensure(log)
+    admin = _users_ensure(password, log)
+    fp32, int8 = demo_models_ensure(queue=queue, actor=admin, log=log)
+    versions = [fp32, int8]
+    weak = history = None
+    if history_days:
+        weak = weak_model_ensure(queue=queue, actor=admin, log=log)
+        versions.append(weak)
+        # Before the versions go into shadow on a new database, so that intake does not also
+        # queue the history for the worker: it is scored here.
+        history = demo_history.history_build(
+            queue=queue, versions=versions, days=history_days, log=log
         )
-    for version in (fp32, int8):
+    for version in versions:
         deployment_shadow_start(model_version=version, actor=admin)
-
     rows = [
         (f"digits-{index:04d}", [float(v) for v in features])
-        for index, features in enumerate(split.holdout_x[:items])
+        for index, features in enumerate(digits.digits_split().holdout_x[:items])
     ]
     result = items_create_bulk(queue=queue, rows=rows, rng=random.Random(0))
     if result.created:
-        log(f"loaded {result.created} items")
-    return DemoResult(queue, password, source, [fp32, int8], result.created)
-
-
-def digit_drifted(image: np.ndarray, *, strength: float, rng: np.random.Generator) -> np.ndarray:
-    """Return an 8x8 digit with noise, a shift and an occlusion that grow with strength."""
-    picture = image.reshape(8, 8).astype(np.float64)
-    if strength > 0:
-        shift = round(rng.uniform(0, 2 * strength))
-        if shift:
-            axis = int(rng.integers(0, 2))
-            picture = np.roll(picture, shift * int(rng.choice([-1, 1])), axis=axis)
-        picture = picture + rng.normal(0.0, 4.0 * strength, size=picture.shape)
-        if rng.random() < strength:
-            row, column = rng.integers(0, 6, size=2)
-            picture[row : row + 3, column : column + 3] = 0.0
-    return np.clip(np.round(picture), 0, digits.PIXEL_MAX).reshape(64)
-
-
-@dataclass(frozen=True)
-class SimulatedInspector:
-    user: User
-    accuracy: float
-    seconds: float  # typical seconds per item
-
-
-def inspectors_simulated(
-    *, count: int, accuracy: float, rng: random.Random
-) -> list[SimulatedInspector]:
-    """Return simulated inspectors, each a little better or worse than the given accuracy."""
-    group = Group.objects.get(name=roles.INSPECTOR)
-    cast = []
-    for number in range(1, count + 1):
-        user, created = User.objects.get_or_create(username=f"sim-inspector-{number}")
-        if created:
-            user.set_unusable_password()
-            user.save()
-            user.groups.add(group)
-        own = min(1.0, max(0.0, accuracy + rng.uniform(-0.03, 0.03)))
-        cast.append(SimulatedInspector(user, own, rng.uniform(1.5, 4.0)))
-    return cast
-
-
-def label_simulated(truth: int, *, accuracy: float, rng: random.Random) -> int:
-    """Return what an inspector of this accuracy says; mistakes favour similar digits."""
-    if rng.random() < accuracy:
-        return truth
-    similar = SIMILAR_DIGITS[truth]
-    if rng.random() < 0.8:
-        return rng.choices(similar, weights=[0.6, 0.3, 0.1])[0]
-    return rng.choice([d for d in range(10) if d != truth])
-
-
-def simulate(
-    *,
-    items: int,
-    drift: float,
-    inspectors: int,
-    accuracy: float = 0.95,
-    judged_share: float = 1.0,
-    seed: int | None = None,
-    progress: Callable[[int], None] = lambda n: None,
-) -> int:
-    """Stream items through intake and have simulated inspectors judge them; return items made."""
-    from sklearn.datasets import load_digits
-
-    queue = Queue.objects.get(slug=QUEUE_SLUG)
-    seed = seed if seed is not None else secrets.randbits(32)
-    rng = random.Random(seed)
-    np_rng = np.random.default_rng(seed)
-    data = load_digits()
-    cast = inspectors_simulated(count=max(1, inspectors), accuracy=accuracy, rng=rng)
-    run = f"sim-{seed:08x}"
-    made = 0
-    for index in range(items):
-        strength = drift * (index / max(items - 1, 1))
-        pick = int(np_rng.integers(0, len(data.target)))
-        truth = int(data.target[pick])
-        features = digit_drifted(data.data[pick], strength=strength, rng=np_rng)
-        item = item_create(
-            queue=queue, external_id=f"{run}-{index:06d}", features=features.tolist()
+        log(f"loaded {result.created} items to inspect")
+    if history is not None:
+        since = datetime.combine(history.first_day, datetime.min.time(), tzinfo=UTC)
+        demo_history.deployments_backdate(versions=versions, since=since)
+        computed = demo_history.history_rollups(
+            versions=versions, first_day=history.first_day, last_day=history.last_day
         )
-        made += 1
-        if rng.random() < judged_share:
-            _judge(item, truth, cast, strength, rng)
-        progress(1)
-    return made
-
-
-def _judge(
-    item: Item, truth: int, cast: list[SimulatedInspector], strength: float, rng: random.Random
-) -> None:
-    judges = rng.sample(cast, k=min(item.judgments_needed, len(cast)))
-    for judge in judges:
-        # Noisy, shifted or occluded images are harder for people too.
-        accuracy = judge.accuracy * (1.0 - 0.15 * strength)
-        label = label_simulated(truth, accuracy=accuracy, rng=rng)
-        seconds = judge.seconds * math.exp(rng.gauss(0.0, 0.35))
-        try:
-            judgment_record(
-                item=item, inspector=judge.user, label=str(label), seconds_spent=seconds
-            )
-        except JudgmentRejected:
-            return
+        history = dataclasses.replace(history, rollups_computed=computed)
+        log(f"history 4/4: {computed} daily rollups computed")
+    return DemoResult(queue, password, source, [fp32, int8], result.created, weak, history)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +48,36 @@ def digits_model_export(
     model = MLPClassifier(hidden_layer_sizes=hidden, max_iter=300, random_state=seed)
     model.fit(split.train_x, split.train_y)
     # A probability tensor instead of ZipMap's list of dicts.
+    onnx_model = to_onnx(
+        model, split.train_x[:1], options={MLPClassifier: {"zipmap": False}}, target_opset=17
+    )
+    path.write_bytes(onnx_model.SerializeToString())
+    return float(model.score(split.holdout_x, split.holdout_y))
+
+
+def digits_weak_model_export(
+    split: DigitsSplit, path: Path, *, pixels: int = 8, seed: int = 0
+) -> float:
+    """Train a cheaper MLP that reads only the most informative pixels; write it and score it.
+
+    The demo's weaker candidate: the same training rows, but a univariate selection keeps
+    ``pixels`` of the 64 inputs, so it confuses digits the full model tells apart. The ONNX
+    graph still takes all 64 features, as the queue sends them.
+    """
+    from skl2onnx import to_onnx
+    from sklearn.feature_selection import SelectKBest, f_classif
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+
+    model = make_pipeline(
+        SelectKBest(f_classif, k=pixels),
+        MLPClassifier(hidden_layer_sizes=(32,), max_iter=500, random_state=seed),
+    )
+    with warnings.catch_warnings():
+        # Border pixels are always blank, so their F statistic is 0/0: they are never picked.
+        warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=RuntimeWarning)
+        model.fit(split.train_x, split.train_y)
     onnx_model = to_onnx(
         model, split.train_x[:1], options={MLPClassifier: {"zipmap": False}}, target_opset=17
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import random
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from deployments.models import Deployment, ModelVersion
 from inspections.models import Item, Judgment
-from shadowlab import demo
+from shadowlab import demo, simulation
 
 pytestmark = pytest.mark.django_db
 
@@ -43,18 +44,18 @@ def test_demo_generates_a_password_once_and_keeps_it(settings, tmp_path):
 
 def test_simulated_inspectors_judge_every_item_with_mistakes_on_similar_digits():
     rng = random.Random(3)
-    labels = [demo.label_simulated(8, accuracy=0.7, rng=rng) for _ in range(3000)]
+    labels = [simulation.label_simulated(8, accuracy=0.7, rng=rng) for _ in range(3000)]
     wrong = [label for label in labels if label != 8]
     assert 0.25 < len(wrong) / len(labels) < 0.35
-    similar = sum(1 for label in wrong if label in demo.SIMILAR_DIGITS[8])
+    similar = sum(1 for label in wrong if label in simulation.SIMILAR_DIGITS[8])
     assert similar / len(wrong) > 0.75
 
 
 def test_drift_grows_noise_shift_and_occlusion():
     rng = np.random.default_rng(0)
     image = np.full(64, 8.0)
-    calm = [demo.digit_drifted(image, strength=0.0, rng=rng) for _ in range(50)]
-    stormy = [demo.digit_drifted(image, strength=1.0, rng=rng) for _ in range(50)]
+    calm = [simulation.digit_drifted(image, strength=0.0, rng=rng) for _ in range(50)]
+    stormy = [simulation.digit_drifted(image, strength=1.0, rng=rng) for _ in range(50)]
     assert all(np.array_equal(x, image) for x in calm)
     assert np.mean([np.abs(x - image).mean() for x in stormy]) > 1.0
     assert all(x.min() >= 0 and x.max() <= 16 for x in stormy)
@@ -69,3 +70,47 @@ def test_simulate_command_streams_items_and_judgments(settings, tmp_path):
     judged = Judgment.objects.filter(inspector__username__startswith="sim-inspector-")
     assert judged.count() >= 40
     assert Item.objects.filter(human_status="pending").count() == 0
+
+
+def test_simulate_puts_both_candidates_in_shadow_and_streams_calm_digits_for_the_good_one(
+    settings, tmp_path
+):
+    from sklearn.datasets import load_digits
+
+    from deployments.services import deployment_retire
+    from shadowlab.demo_models import MODEL_NAME, WEAK_MODEL_VERSION
+
+    settings.VAR_DIR = tmp_path
+    settings.SHADOWLAB_DEMO_PASSWORD = "a-demo-password-for-tests"
+    fp32, _ = demo.demo_setup(items=0, log=lambda line: None).models
+    deployment_retire(deployment=Deployment.objects.get(model_version=fp32), actor=None)
+    out = io.StringIO()
+    call_command(
+        "simulate", "--candidate", "good", "--candidate", "weak", "--items", "30", "--seed", "5",
+        verbosity=0, stdout=out,
+    )  # fmt: skip
+
+    weak = ModelVersion.objects.get(name=MODEL_NAME, version=WEAK_MODEL_VERSION)
+    roles = dict(Deployment.objects.values_list("model_version_id", "role"))
+    assert roles[fp32.pk] == roles[weak.pk] == "shadow"
+    assert weak.notes["input_pixels"] == 8 and weak.notes["holdout_accuracy"] < 0.9
+    assert "candidate weak: digits-mlp:2 scores this run in shadow" in out.getvalue()
+    # Without drift every streamed image is one of the bundled digits as it is.
+    originals = {tuple(row) for row in load_digits().data.tolist()}
+    streamed = Item.objects.filter(external_id__startswith="sim-").values_list(
+        "features", flat=True
+    )
+    assert len(streamed) == 30 and all(tuple(f) in originals for f in streamed)
+
+
+def test_simulate_help_names_the_candidates():
+    from shadowlab.management.commands.simulate import Command
+
+    text = Command().create_parser("manage.py", "simulate").format_help()
+    assert "--candidate {good,weak}" in text
+    assert "fails it" in " ".join(text.split())
+
+
+def test_simulate_refuses_an_unknown_candidate():
+    with pytest.raises(CommandError):
+        call_command("simulate", "--candidate", "best")

@@ -55,6 +55,8 @@ MATRIX = [
     ("POST", "/rollout/promotions/9/decide", LOGIN, 403,         403,      404,      403),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
+    ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
+    ("GET",  "/api/openapi.json",      LOGIN,       403,         200,      200,      403),
 ]
 # fmt: on
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from analytics.registry import REPORT_KINDS
-from deployments.models import ModelVersion, Prediction
+from deployments.models import Deployment, ModelVersion, Prediction
 from inspections.models import Item, Judgment
 from shadowlab.demo import MODEL_NAME, MODEL_VERSION
 from tests.conftest import PASSWORD
@@ -27,7 +27,8 @@ def test_an_ml_lead_sees_every_chart_render_without_console_errors(
     call_command("demo", items=60, verbosity=0)
     call_command("simulate", items=240, drift=0.6, seed=7, verbosity=0)
     versions = ModelVersion.objects.filter(name=MODEL_NAME).count()
-    assert versions == 2  # the FP32 model and its INT8 variant, both in shadow
+    # The FP32 model, its INT8 variant and the weaker candidate, all in shadow.
+    assert versions == Deployment.objects.filter(role=Deployment.Role.SHADOW).count() == 3
     wait_until(
         lambda: Prediction.objects.count() == versions * Item.objects.count(),
         timeout=120,

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from deployments.models import AuditEvent, Deployment, ModelVersion
+from deployments.quantization import STEPS
 
 pytestmark = pytest.mark.django_db
 
@@ -76,6 +77,20 @@ def test_a_quantize_model_version_option_names_the_int8_version(model_version):
     out = _run("quantize_model", model_version.key, version="2-int8")
     assert ModelVersion.objects.get(version="2-int8").parent == model_version
     assert "digits-mlp:2-int8" in out
+
+
+def test_quantize_model_reports_each_step_in_order_before_its_report(model_version):
+    out = _run("quantize_model", model_version.key, version="3-int8")
+    steps = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line.split("] ")[1].split(":")[0] for line in steps] == list(STEPS)
+    assert steps[0].startswith("[1/5] load: digits-mlp:1")
+    assert "reference rows in" in steps[1] and "s)" in steps[1]
+    assert out.index("[5/5] save") < out.index("Registered digits-mlp:3-int8")
+
+
+def test_quantize_model_is_quiet_about_steps_at_verbosity_zero(model_version):
+    out = _run("quantize_model", model_version.key, version="4-int8", verbosity=0)
+    assert "[1/5]" not in out
 
 
 def test_registering_a_corrupt_file_fails_with_one_clear_line_and_exit_code_1(queue, tmp_path):

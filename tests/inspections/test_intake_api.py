@@ -301,8 +301,8 @@ def test_a_token_works_only_for_its_own_queue(queue, other_queue, token_of, oper
 # The schema
 
 
-def test_the_openapi_schema_lists_both_operations():
-    response = Client().get("/api/openapi.json")
+def test_the_openapi_schema_lists_both_operations(client_for, ml_lead):
+    response = client_for(ml_lead).get("/api/openapi.json")
 
     assert response.status_code == 200
     paths = response.json()["paths"]

@@ -128,16 +128,17 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
             assert response.status == 201
             item_id = json.load(response)["id"]
 
-        def scored_by_both_shadow_models() -> bool:
+        def scored_by_every_shadow_model() -> bool:
             with sqlite3.connect(var / "shadowlab.sqlite3", timeout=10) as db:
                 (count,) = db.execute(
                     "SELECT COUNT(*) FROM deployments_prediction "
                     "WHERE item_id = ? AND status = 'ok'",
                     (item_id,),
                 ).fetchone()
-            return count == 2
+            # The demo's FP32 model, its INT8 variant and the weaker candidate.
+            return count == 3
 
-        wait_until(scored_by_both_shadow_models, timeout=60, message="item was not scored")
+        wait_until(scored_by_every_shadow_model, timeout=60, message="item was not scored")
         # The worker's counters reach the web's /metrics through the shared folder.
         with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
             metrics = response.read().decode()

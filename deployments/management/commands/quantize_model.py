@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from argparse import ArgumentParser
 from typing import Any
 
@@ -11,6 +12,7 @@ from deployments.management.actors import actor_from_username
 from deployments.models import ModelVersion
 from deployments.onnx_checks import ModelRejected
 from deployments.parity import parity_lines
+from deployments.quantization import STEPS
 from deployments.registry import model_version_quantize
 from deployments.selectors import model_version_get_by_key
 
@@ -41,12 +43,21 @@ class Command(BaseCommand):
         except ModelVersion.DoesNotExist as exc:
             raise CommandError(str(exc)) from None
         actor = actor_from_username(options["user"])
+        started = time.perf_counter()
+
+        def progress(step: str, detail: str) -> None:
+            if options["verbosity"] > 0:
+                number = STEPS.index(step) + 1
+                elapsed = time.perf_counter() - started
+                self.stdout.write(f"[{number}/{len(STEPS)}] {step}: {detail} ({elapsed:.1f} s)")
+
         try:
             int8 = model_version_quantize(
                 model_version=parent,
                 version=options["version"],
                 force=options["force"],
                 created_by=actor,
+                progress=progress,
             )
         except ModelRejected as exc:
             raise CommandError(f"quantization refused: {' '.join(str(exc).split())}") from exc
