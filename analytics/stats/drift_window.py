@@ -29,11 +29,11 @@ from analytics.stats.binning import (
     point_mass_bins,
     reference_bins_with_range_by_feature,
 )
+from analytics.stats.chi_square import chi_square_test_from_counts
 from analytics.stats.drift import (
     DriftLevel,
     DriftThresholds,
     adjust_p_values,
-    chi_square_from_counts,
     jensen_shannon_from_counts,
     kolmogorov_limit_p_values,
     ks_from_counts,
@@ -42,9 +42,6 @@ from analytics.stats.drift import (
 PSI_PSEUDO_COUNT = 0.5
 PSI_SMOOTHING = "0.5 added to every bin's count on both sides, shares renormalised (Jeffreys)"
 PSI_NULL_SOURCE = "PSI ~ (1/n + 1/m) chi-square(bins - 1) under no drift (Yurdakul & Naranjo 2020)"
-CHI_SQUARE_MIN_EXPECTED = 5.0
-CHI_SQUARE_RESAMPLES = 2000
-CHI_SQUARE_SEED = 0
 # PSI and the test each get a quarter of a window's error budget, not a half: at the
 # Bonferroni levels of 64 features (about 4e-4) the chi-square tails of PSI and of
 # Pearson's statistic were measured at twice their nominal rate on 100 items.
@@ -105,75 +102,6 @@ def psi_null(*, n: float, m: float, n_bins: int, alpha: float = 0.05) -> PsiNull
         return PsiNull(expected=0.0, critical=0.0, alpha=alpha)
     return PsiNull(
         expected=scale * dof, critical=scale * float(stats.chi2.isf(alpha, dof)), alpha=alpha
-    )
-
-
-@dataclass(frozen=True)
-class ChiSquareTest:
-    """A chi-square test of homogeneity, saying how its p-value was obtained."""
-
-    statistic: float
-    p_value: float
-    dof: int
-    method: str
-
-
-def _pearson_statistics(current_rows: np.ndarray, totals: np.ndarray, n: float) -> np.ndarray:
-    """Return Pearson's statistic of 2 x k tables given by their current rows and column totals."""
-    grand = float(totals.sum())
-    expected_current = totals * (n / grand)
-    expected_reference = totals - expected_current
-    reference_rows = totals - current_rows
-    return np.sum(
-        (current_rows - expected_current) ** 2 / expected_current
-        + (reference_rows - expected_reference) ** 2 / expected_reference,
-        axis=-1,
-    )
-
-
-def chi_square_test_from_counts(
-    reference_counts: npt.ArrayLike,
-    current_counts: npt.ArrayLike,
-    min_expected: float = CHI_SQUARE_MIN_EXPECTED,
-    resamples: int = CHI_SQUARE_RESAMPLES,
-    seed: int = CHI_SQUARE_SEED,
-) -> ChiSquareTest:
-    """Return Pearson's test of homogeneity, Monte-Carlo when an expected count is small.
-
-    With every expected count at least min_expected (Cochran 1954) the p-value is the
-    chi-square one of ``chi_square_from_counts``. Below that it is anti-conservative
-    (size 0.080 at n = 50 with rare labels), so the p-value is a Monte-Carlo one
-    conditional on both margins, as R's ``chisq.test(simulate.p.value = TRUE)``
-    (Hope 1968; Patefield 1981): ``resamples`` tables drawn by multivariate
-    hypergeometric sampling with a fixed seed, p = (1 + #{X >= x}) / (resamples + 1),
-    which keeps the size at or under alpha for any counts. Counts must be whole numbers.
-    """
-    reference, current = count_pair(reference_counts, current_counts)
-    statistic, p_value, dof = chi_square_from_counts(reference, current)
-    if math.isnan(statistic) or dof == 0:
-        return ChiSquareTest(statistic, p_value, dof, "no test: one label or an empty side")
-    kept = (reference + current) > 0
-    reference, current = reference[kept], current[kept]
-    totals = reference + current
-    n = float(current.sum())
-    expected = np.concatenate((totals * n / totals.sum(), totals * (1.0 - n / totals.sum())))
-    if expected.min() >= min_expected:
-        return ChiSquareTest(statistic, p_value, dof, "asymptotic chi-square")
-    if np.any(totals != np.round(totals)):
-        raise ValueError("a Monte-Carlo test needs whole-number counts")
-    rng = np.random.default_rng(seed)
-    tables = rng.multivariate_hypergeometric(totals.astype(np.int64), int(n), size=resamples)
-    simulated = _pearson_statistics(tables.astype(np.float64), totals, n)
-    # A relative tolerance so a simulated table equal to the observed one counts as >=.
-    exceed = int(np.count_nonzero(simulated >= statistic * (1.0 - 1e-9)))
-    return ChiSquareTest(
-        statistic=statistic,
-        p_value=(1.0 + exceed) / (resamples + 1.0),
-        dof=dof,
-        method=(
-            f"Monte-Carlo, {resamples} tables with both margins fixed (seed {seed}):"
-            f" an expected count is under {min_expected:g}"
-        ),
     )
 
 

@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 
 from analytics.stats.binning import ReferenceBins
+from analytics.stats.chi_square import chi_square_test_from_counts
 from analytics.stats.drift import DriftThresholds
 from analytics.stats.drift_window import (
     WindowFeatureDrift,
-    chi_square_test_from_counts,
     psi_null,
     psi_smoothed_from_counts,
 )

@@ -17,9 +17,9 @@ from analytics.stats.binning import (
     reference_bins_with_range,
     reference_bins_with_range_by_feature,
 )
+from analytics.stats.chi_square import chi_square_test_from_counts
 from analytics.stats.drift import psi_from_counts, psi_rows
 from analytics.stats.drift_window import (
-    chi_square_test_from_counts,
     ks_error_bound_on_edges,
     psi_null,
     psi_smoothed_from_counts,
@@ -219,3 +219,27 @@ def test_chi_square_says_when_it_simulated() -> None:
     test = chi_square_test_from_counts(np.array([990, 10]), np.array([48, 2]))
     assert "Monte-Carlo" in test.method
     assert 0.0 < test.p_value <= 1.0
+
+
+def test_sparse_bins_of_a_large_window_are_pooled_and_tested_as_scipy_tests_the_pooled_table():
+    reference = np.array([50_000, 30_000, 3, 1, 0, 2])
+    current = np.array([5_000, 3_100, 1, 0, 1, 0])
+    test = chi_square_test_from_counts(reference, current)
+    assert test.method.startswith("asymptotic chi-square after pooling")
+    # The pooled rare bin (6 and 2) is still sparse, so it joins the smaller common bin.
+    pooled = np.array([[50_000, 30_006], [5_000, 3_102]])
+    expected = stats.chi2_contingency(pooled, correction=False)
+    assert test.statistic == pytest.approx(expected.statistic)
+    assert test.p_value == pytest.approx(expected.pvalue)
+    assert test.dof == 1
+
+
+def test_pooled_chi_square_keeps_its_size_on_a_large_window_with_rare_values():
+    rng = np.random.default_rng(12)
+    shares = np.array([0.6, 0.39, 0.005, 0.003, 0.001, 0.001])
+    reference = rng.multinomial(20_000, shares, size=3000)
+    current = rng.multinomial(600, shares, size=3000)
+    p_values = np.array(
+        [chi_square_test_from_counts(r, c).p_value for r, c in zip(reference, current, strict=True)]
+    )
+    assert np.mean(p_values <= 0.05) <= 0.06
