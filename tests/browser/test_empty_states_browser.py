@@ -28,7 +28,9 @@ def test_degenerate_reports_read_as_sentences_in_chromium(
     if state == "one-item":
         _items(parts, version, inspector, [([0.1, 0.2, 0.3], "a", "a")])
     elif state == "one-label":
-        rows = [([0.1 * n, 0.2, 0.3], "b", "b") for n in range(12)]
+        rows: list[tuple[list[float], str | None, str | None]] = [
+            ([0.1 * n, 0.2, 0.3], "b", "b") for n in range(12)
+        ]
         _items(parts, version, inspector, rows)
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
