@@ -10,15 +10,10 @@ from analytics.registry import REPORT_KINDS
 from analytics.selectors import ReportScope
 from analytics.summaries.serialize import jsonable
 from deployments.selectors import model_key_parse, queue_model_version_find
-from inspections.models import Queue
 from shadowlab import roles
-from shadowlab.api import api
+from shadowlab.api import api, problem_response, queue_or_problem
 
 router = Router(tags=["analytics"])
-
-
-def _problem(request: HttpRequest, status: int, detail: str) -> HttpResponse:
-    return api.create_response(request, {"detail": detail}, status=status)
 
 
 @router.get(
@@ -30,29 +25,29 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     """Return one report of a queue's model version over a range of UTC days."""
     user = request.user
     if not user.is_authenticated:
-        return _problem(request, 401, "log in as an ml_lead or admin to read reports")
+        return problem_response(request, 401, "log in as an ml_lead or admin to read reports")
     if not roles.can_view_reports(user):
-        return _problem(request, 403, "reading reports needs the ml_lead or admin role")
+        return problem_response(request, 403, "reading reports needs the ml_lead or admin role")
     if kind not in REPORT_KINDS:
-        return _problem(
+        return problem_response(
             request, 400, f"unknown report {kind!r}; expected one of {', '.join(REPORT_KINDS)}"
         )
-    queue = Queue.objects.filter(slug=slug).first()
-    if queue is None:
-        return _problem(request, 404, f"there is no queue '{slug}'")
+    queue = queue_or_problem(request, slug)
+    if isinstance(queue, HttpResponse):
+        return queue
     model = request.GET.get("model", "")
     try:
         model_key_parse(model)
     except ValueError:
-        return _problem(request, 400, "model must be given as <name>:<version>")
+        return problem_response(request, 400, "model must be given as <name>:<version>")
     model_version = queue_model_version_find(queue=queue, key=model)
     if model_version is None:
-        return _problem(request, 404, f"queue '{slug}' has no model version {model}")
+        return problem_response(request, 404, f"queue '{slug}' has no model version {model}")
     try:
         since, until = day_range_parse(request.GET)
         options = REPORT_KINDS[kind].options_parse(request.GET)
     except ValueError as exc:
-        return _problem(request, 400, str(exc))
+        return problem_response(request, 400, str(exc))
     scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
     report = REPORT_KINDS[kind].build(scope, options)
     body = {

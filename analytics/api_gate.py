@@ -31,7 +31,7 @@ from deployments.models import ModelVersion
 from deployments.selectors import model_key_parse, queue_model_version_find
 from inspections.models import Queue
 from shadowlab import roles
-from shadowlab.api import api, problem_response
+from shadowlab.api import api, problem_response, queue_or_problem
 
 router = Router(tags=["gate"])
 
@@ -43,13 +43,6 @@ MAX_ID = 2**63 - 1
 
 def _user(request: HttpRequest) -> User:
     return cast(User, request.user)
-
-
-def _queue(request: HttpRequest, slug: str) -> Queue | HttpResponse:
-    queue = Queue.objects.filter(slug=slug[:50]).first()
-    if queue is None:
-        return problem_response(request, 404, f"there is no queue '{slug[:50]}'")
-    return queue
 
 
 def _model_version(request: HttpRequest, queue: Queue) -> ModelVersion | HttpResponse:
@@ -75,7 +68,7 @@ def gate_policy_read(request: HttpRequest, slug: str) -> HttpResponse:
         return problem_response(
             request, 403, "reading a gate policy needs the ml_lead or admin role"
         )
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     return api.create_response(
@@ -88,7 +81,7 @@ def gate_policy_edit(request: HttpRequest, slug: str) -> HttpResponse:
     """Store the document sent as the queue's next policy version; return the current one."""
     if not roles.can_edit_gate_policy(_user(request)):
         return problem_response(request, 403, "editing a gate policy needs the admin role")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     try:
@@ -109,7 +102,7 @@ def gate_evaluate_now(request: HttpRequest, slug: str) -> HttpResponse:
     """Evaluate the gate of ?model=<name>:<version> on the queue's policy; return the snapshot."""
     if not roles.can_evaluate_gate(_user(request)):
         return problem_response(request, 403, "evaluating the gate needs the ml_lead or admin role")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     version = _model_version(request, queue)
@@ -126,7 +119,7 @@ def gate_latest_read(request: HttpRequest, slug: str) -> HttpResponse:
         return problem_response(
             request, 403, "reading gate evaluations needs the ml_lead or admin role"
         )
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     version = _model_version(request, queue)

@@ -28,7 +28,7 @@ from deployments.rollout import kill_switch_set, rollout_rollback
 from deployments.transitions import TransitionRefused
 from inspections.models import Queue
 from shadowlab import roles
-from shadowlab.api import api, problem_response
+from shadowlab.api import api, problem_response, queue_or_problem
 
 router = Router(tags=["rollout"], auth=django_auth)
 
@@ -72,13 +72,6 @@ def _refused(request: HttpRequest, exc: Exception) -> HttpResponse:
     return problem_response(request, 400, str(exc))
 
 
-def _queue(request: HttpRequest, slug: str) -> Queue | HttpResponse:
-    queue = Queue.objects.filter(slug=slug).first()
-    if queue is None:
-        return problem_response(request, 404, f"there is no queue '{slug}'")
-    return queue
-
-
 def _model_version(request: HttpRequest, queue: Queue, key: str) -> Any:
     try:
         selectors.model_key_parse(key)
@@ -105,7 +98,7 @@ def promotion_request(request: HttpRequest, slug: str, payload: PromotionIn) -> 
     user = _user(request)
     if not roles.can_request_promotion(user):
         return problem_response(request, 403, "requesting a promotion needs the ml_lead role")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     version = _model_version(request, queue, payload.model)
@@ -140,7 +133,7 @@ def promotion_list(request: HttpRequest, slug: str) -> HttpResponse:
     """Return a page of the queue's promotion requests, newest first; ?status= filters."""
     if not _user(request).has_perm(roles.VIEW_PROMOTIONS):
         return problem_response(request, 403, "promotion requests are for ml_leads and admins")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     try:
@@ -216,7 +209,7 @@ def kill_switch(request: HttpRequest, slug: str, payload: KillSwitchIn) -> HttpR
     user = _user(request)
     if not roles.can_flip_kill_switch(user):
         return problem_response(request, 403, "the kill switch needs the admin role")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     try:
@@ -231,7 +224,7 @@ def rollout(request: HttpRequest, slug: str) -> HttpResponse:
     """Return live, canary and share, shadows, standby, kill switch and pending requests."""
     if not _user(request).has_perm(roles.VIEW_ROLLOUT):
         return problem_response(request, 403, "the rollout state is for ml_leads and admins")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     return api.create_response(request, selectors.rollout_state(queue=queue), status=200)
@@ -243,7 +236,7 @@ def rollback(request: HttpRequest, slug: str, payload: RollbackIn) -> HttpRespon
     user = _user(request)
     if not roles.can_roll_back(user):
         return problem_response(request, 403, "rolling a model back needs the admin role")
-    queue = _queue(request, slug)
+    queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
         return queue
     version = _model_version(request, queue, payload.model)

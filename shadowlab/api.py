@@ -12,7 +12,7 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
 from inspections import services
-from inspections.models import ApiToken
+from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
 
 
@@ -38,6 +38,15 @@ api = NinjaAPI(
 def problem_response(request: HttpRequest, status: int, detail: str, **extra: Any) -> HttpResponse:
     """Return the API's error body, {"detail": ...}, with the given status."""
     return api.create_response(request, {"detail": detail, **extra}, status=status)
+
+
+def queue_or_problem(request: HttpRequest, slug: str) -> Queue | HttpResponse:
+    """Return the queue called slug, or the API's 404 answer saying there is none."""
+    slug = slug[: Queue._meta.get_field("slug").max_length]
+    queue = Queue.objects.filter(slug=slug).first()
+    if queue is None:
+        return problem_response(request, 404, f"there is no queue '{slug}'")
+    return queue
 
 
 @api.exception_handler(ValidationError)
