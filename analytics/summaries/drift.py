@@ -2,8 +2,9 @@
 
 Every feature's level comes from ``analytics.stats.drift_window``: smoothed PSI tested
 against its no-drift distribution at the window's size, KS or (few-valued features) a
-chi-square that turns Monte-Carlo when counts are small, on bins that see values outside
-the reference's range. So the drifted-feature share counts only drift beyond noise.
+chi-square that pools sparse bins and turns Monte-Carlo when even those are sparse, on
+bins that see values outside the reference's range. So the drifted-feature share counts
+only drift beyond noise.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ HEADLINE_RULES: tuple[HeadlineRule, ...] = (
         why="share of features whose drift shows beyond the noise of the window",
         method="a feature counts when smoothed PSI passes its line and its no-drift critical "
         "value at the window's size (Yurdakul & Naranjo 2020), or a corrected KS or chi-square "
-        "test flags it (Monte-Carlo when counts are small)",
+        "test flags it (sparse bins pooled; Monte-Carlo when even the pooled table is sparse)",
         point=True,
     ),
     HeadlineRule(
