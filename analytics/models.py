@@ -112,6 +112,10 @@ class Adjudication(models.Model):
         return f"item {self.item_id} is {self.label}"
 
 
+def canary_steps_default() -> list[float]:
+    return [0.05, 0.25, 0.5, 1.0]
+
+
 class GatePolicy(models.Model):
     """One version of a queue's promotion-gate thresholds; an edit adds a version.
 
@@ -143,6 +147,33 @@ class GatePolicy(models.Model):
     max_evaluation_age_hours = models.PositiveSmallIntegerField(
         default=24, help_text="How old a passing evaluation may be when a promotion relies on it."
     )
+    canary_steps = models.JSONField(
+        default=canary_steps_default,
+        help_text="Shares a canary decides, step by step; the last step, 1, is the live switch.",
+    )
+    auto_advance = models.BooleanField(
+        default=False,
+        help_text="Advance a canary to its next step by itself after the soak time, on a "
+        "fresh passing evaluation of its own audit sample.",
+    )
+    soak_minutes = models.PositiveIntegerField(
+        default=60, help_text="How long a canary stays at a step before it may advance by itself."
+    )
+    rollback_window_minutes = models.PositiveIntegerField(
+        default=60, help_text="The sliding window the rollback monitor reads."
+    )
+    rollback_min_audited = models.PositiveIntegerField(
+        default=100,
+        help_text="Judged audit items a window needs before agreement can roll a model back.",
+    )
+    rollback_min_decisions = models.PositiveIntegerField(
+        default=200,
+        help_text="Model decisions a window needs before errors, latency or drift can roll "
+        "a model back.",
+    )
+    rollback_max_error_rate = models.FloatField(null=True, blank=True, default=0.05)
+    rollback_latency_p95_ms = models.FloatField(null=True, blank=True, default=100.0)
+    rollback_drifted_share_max = models.FloatField(null=True, blank=True, default=0.5)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

@@ -76,6 +76,11 @@ class Deployment(models.Model):
     role = models.CharField(max_length=10, choices=Role.choices)
     traffic_share = models.FloatField(default=0.0, help_text="Share of items the model decides.")
     started_at = models.DateTimeField(help_text="When the version took its current role.")
+    share_changed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a canary's share last changed (its soak time runs from here).",
+    )
     promotion = models.ForeignKey(
         "PromotionRequest",
         null=True,
@@ -156,6 +161,53 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version} on {self.item_id}: {self.status} {self.label}"
+
+
+class Decision(models.Model):
+    """What the canary or live version said about a new item at intake, and what became of it.
+
+    A decided item is the model's; a deferred (not confident enough) or failed (error,
+    timeout, open breaker) one goes to inspectors. Failed rows are the live path's error
+    rate; decided rows with their latencies are its speed.
+    """
+
+    class Outcome(models.TextChoices):
+        DECIDED = "decided", "decided"
+        DEFERRED = "deferred", "deferred to inspectors"
+        FAILED = "failed", "failed, sent to inspectors"
+
+    class Role(models.TextChoices):
+        CANARY = "canary", "canary"
+        LIVE = "live", "live"
+
+    item = models.OneToOneField(Item, on_delete=models.CASCADE, related_name="decision")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="decisions"
+    )
+    role = models.CharField(max_length=6, choices=Role.choices)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    label = models.CharField(max_length=100, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    latency_ms = models.FloatField(help_text="Time the model took, or was given, at intake.")
+    reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome="failed") | (Q(confidence__isnull=False) & ~Q(label="")),
+                name="decision_answered_has_label_and_confidence",
+            ),
+            models.CheckConstraint(
+                condition=~Q(outcome="failed") | ~Q(reason=""), name="decision_failed_has_reason"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["model_version", "created_at"], name="decision_version_time_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.item_id}: {self.outcome} {self.label}"
 
 
 class ScoringAttempt(models.Model):
@@ -254,6 +306,11 @@ class RolloutControl(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     changed_at = models.DateTimeField(null=True, blank=True)
+    routing_version = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Moves with every rollout change; each web process reloads its routing when "
+        "it does.",
+    )
 
     class Meta:
         permissions = [("flip_kill_switch", "Can turn a queue's kill switch on or off")]

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from deployments import transitions
@@ -36,6 +37,17 @@ def queue_lock(queue: Queue) -> Queue:
     has no deployment row yet.
     """
     return Queue.objects.select_for_update().get(pk=queue.pk)
+
+
+def routing_version_bump(queue: Queue) -> int:
+    """Move the queue's routing version on, inside the caller's transaction; return it.
+
+    Web processes compare it with the version their routing table was built from and
+    rebuild the table when it moved, so a rollout change reaches them without a restart.
+    """
+    control, _ = RolloutControl.objects.get_or_create(queue=queue)
+    RolloutControl.objects.filter(pk=control.pk).update(routing_version=F("routing_version") + 1)
+    return control.routing_version + 1
 
 
 def _deployments(queue: Queue, *, lock: bool) -> dict[str, Deployment]:
@@ -123,6 +135,8 @@ def rollout_move(
             before = deployment_state(deployment)
             if change.after != change.before or deployment.pk is None:
                 deployment.started_at = now
+            if change.share != deployment.traffic_share or deployment.pk is None:
+                deployment.share_changed_at = now
             deployment.role = change.after
             deployment.traffic_share = change.share
             if change.version == model_version.key and change.after in (
@@ -149,6 +163,7 @@ def rollout_move(
             )
             if change.version == model_version.key:
                 subject = deployment
+        routing_version_bump(queue)
     assert subject is not None  # every plan changes its own version
     return subject
 
@@ -208,6 +223,7 @@ def kill_switch_set(*, queue: Queue, on: bool, actor: User) -> RolloutControl:
         control.changed_by = actor
         control.changed_at = timezone.now()
         control.save()
+        routing_version_bump(queue)
         audit_record(
             actor=actor,
             action="kill_switch.set",

@@ -37,9 +37,15 @@ class Queue(models.Model):
         ),
     )
     audit_rate = models.FloatField(
-        default=0.05,
+        default=0.10,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Share of model-decided items also sent to a human for audit.",
+        help_text="Share of model-decided items also sent to inspectors, blind, for audit.",
+    )
+    deferral_threshold = models.FloatField(
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="A model decision less confident than this goes to inspectors instead "
+        "(0 defers nothing).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -57,6 +63,10 @@ class Queue(models.Model):
             models.CheckConstraint(
                 condition=Q(audit_rate__gte=0) & Q(audit_rate__lte=1),
                 name="queue_audit_rate_is_a_share",
+            ),
+            models.CheckConstraint(
+                condition=Q(deferral_threshold__gte=0) & Q(deferral_threshold__lte=1),
+                name="queue_deferral_threshold_is_a_share",
             ),
             models.CheckConstraint(condition=Q(input_width__gte=1), name="queue_has_features"),
         ]
@@ -113,6 +123,16 @@ class Item(models.Model):
     judgment_count = models.PositiveSmallIntegerField(default=0)
     human_status = models.CharField(
         max_length=12, choices=HumanStatus.choices, default=HumanStatus.PENDING
+    )
+    audit_sample = models.BooleanField(
+        default=False,
+        help_text="Decided by a model and also sent to inspectors, blind, to keep measuring it.",
+    )
+    route_note = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why inspectors decide an item a model could have decided (deferral, "
+        "fallback, kill switch).",
     )
 
     class Meta:

@@ -45,7 +45,7 @@ def queue_create(
     image_shape: Sequence[int] | None = None,
     double_inspection_rate: float = 0.1,
     panel_size: int = 2,
-    audit_rate: float = 0.05,
+    audit_rate: float = 0.10,
 ) -> Queue:
     labels = [str(label) for label in labels]
     if len(set(labels)) != len(labels) or not labels:
