@@ -223,6 +223,13 @@ class GateEvaluation(models.Model):
     since = models.DateField(help_text="First UTC day of the evidence.")
     until = models.DateField(help_text="Last UTC day of the evidence.")
     snapshot = models.JSONField(help_text="Criteria, figures, bounds, needs and window.")
+    sample = models.CharField(
+        max_length=5,
+        choices=[("all", "every item"), ("audit", "the audit sample of its own decisions")],
+        default="all",
+        help_text="Which items the evidence came from: all of the window's items (shadow), or "
+        "the audit sample of the items the version decided as a canary.",
+    )
     evaluated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
