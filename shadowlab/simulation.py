@@ -92,9 +92,15 @@ def simulate(
     accuracy: float = 0.95,
     judged_share: float = 1.0,
     seed: int | None = None,
+    degrade_at: float | None = None,
     progress: Callable[[int], None] = lambda n: None,
 ) -> int:
-    """Stream items through intake and have simulated inspectors judge them; return items made."""
+    """Stream items through intake and have simulated inspectors judge them; return items made.
+
+    From the share of the run degrade_at on, images come in inverted (dark strokes on a
+    light ground): people still read them, a model trained on the usual ones does not.
+    Items a model decided without an audit need no judgment and get none.
+    """
     from sklearn.datasets import load_digits
 
     queue = Queue.objects.get(slug=QUEUE_SLUG)
@@ -110,11 +116,13 @@ def simulate(
         pick = int(np_rng.integers(0, len(data.target)))
         truth = int(data.target[pick])
         features = digit_drifted(data.data[pick], strength=strength, rng=np_rng)
+        if degrade_at is not None and index >= degrade_at * items:
+            features = digits.PIXEL_MAX - features
         item = item_create(
             queue=queue, external_id=f"{run}-{index:06d}", features=features.tolist()
         )
         made += 1
-        if rng.random() < judged_share:
+        if item.human_status != Item.HumanStatus.NOT_NEEDED and rng.random() < judged_share:
             _judge(item, truth, cast, strength, rng)
         progress(1)
     return made
