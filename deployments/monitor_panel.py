@@ -86,7 +86,7 @@ def check_row(entry: dict[str, Any]) -> CheckRow:
         figure="—" if value is None else _amount(name, value),
         bound=bound_text,
         threshold="off" if threshold is None else _limit(name, threshold),
-        sample=f"{n:,} of {minimum:,} needed" if minimum else f"{n:,}",
+        sample=f"{n:,} ({minimum:,} needed)" if minimum else f"{n:,}",
         verdict=verdict,
         verdict_text=VERDICT_TEXT.get(verdict, verdict),
         light=VERDICT_LIGHT.get(verdict, "insufficient"),

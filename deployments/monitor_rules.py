@@ -153,8 +153,10 @@ def _too_few(
     )
 
 
-def _off(name: str, reason: str, n: int = 0, minimum: int = 0) -> Check:
-    return Check(name, OFF, None, None, "", None, n, minimum, reason, "")
+def _off(
+    name: str, reason: str, n: int = 0, minimum: int = 0, threshold: float | None = None
+) -> Check:
+    return Check(name, OFF, None, None, "", threshold, n, minimum, reason, "")
 
 
 def agreement_check(figures: WindowFigures, thresholds: MonitorThresholds) -> Check:
@@ -334,6 +336,7 @@ def drift_check(figures: WindowFigures, thresholds: MonitorThresholds) -> Check:
             "Not checked: this version has no reference profile to compare its inputs with.",
             n,
             minimum,
+            limit,
         )
     if n < minimum or n == 0:
         return _too_few(DRIFT, n, minimum, "items", limit, "")

@@ -45,7 +45,7 @@ def test_the_page_shows_each_figure_with_its_bound_threshold_sample_and_verdict(
     assert '<td class="num">96.7%</td>' in agreement
     assert '<td class="num">at most ' in agreement
     assert '<td class="num">floor 90%</td>' in agreement
-    assert '<td class="num">150 of 100 needed</td>' in agreement
+    assert '<td class="num">150 (100 needed)</td>' in agreement
     assert "ok" in agreement
     assert '<td class="num">limit 100 ms</td>' in _cells(live_part, "latency_p95")
     canary_part = html[html.index('data-model="digits-mlp:2"') :]
@@ -118,7 +118,7 @@ def test_missing_figures_read_as_dashes_and_sentences_never_nan():
         "—",
         "—",
         "limit 5%",
-        "12 of 200 needed",
+        "12 (200 needed)",
     )
     assert (row.verdict_text, row.light) == ("too few to decide", "insufficient")
     drift = check_row(
