@@ -6,12 +6,15 @@ at any volume; the figures say how many rows the window held and how many were r
 
 from __future__ import annotations
 
-import math
+import contextlib
+import io
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from django.db import connection
 
 from analytics.models import ReferenceProfile
 from analytics.selectors import drift_thresholds
@@ -21,6 +24,7 @@ from analytics.stats.drift_window import window_feature_drift_from_counts
 from deployments.models import Decision, ModelVersion
 from deployments.monitor_rules import MonitorThresholds, WindowFigures
 from inspections.models import MAX_PANEL, Item, Judgment
+from shadowlab.finite import is_finite_number
 
 
 @dataclass(frozen=True)
@@ -84,31 +88,71 @@ def _audit_counts(
     return judged, agreed, split
 
 
-def _drift_counts(
-    profile: ReferenceProfile, features: list[Any], width: int
-) -> tuple[int, int, int]:
+def _is_number(value: object) -> bool:
+    return is_finite_number(value)
+
+
+def _rows_checked(features: list[Any], width: int) -> np.ndarray:
+    """Return the rows that are lists of ``width`` finite numbers, as a matrix."""
+    rows = [row for row in features if isinstance(row, list) and len(row) == width]
+    try:
+        matrix = np.asarray(rows, dtype=np.float64).reshape(-1, width)
+    except (TypeError, ValueError):  # something other than numbers: check value by value
+        rows = [row for row in rows if all(map(_is_number, row))]
+        matrix = np.asarray(rows, dtype=np.float64).reshape(-1, width)
+    return matrix[np.isfinite(matrix).all(axis=1)]
+
+
+def _inputs_text_sql() -> str:
+    """Return SQL giving the latest decisions' inputs as CSV text, one line per item."""
+    if connection.vendor == "postgresql":
+        joined = "string_agg(btrim(f.features::text, '[]'), E'\\n')"
+    else:
+        joined = "group_concat(trim(f.features, '[]'), char(10))"
+    return f"""SELECT COUNT(*), {joined} FROM (
+        SELECT i.features FROM {Decision._meta.db_table} d
+        JOIN {Item._meta.db_table} i ON i.id = d.item_id
+        WHERE d.model_version_id = %s AND d.created_at >= %s AND d.created_at <= %s
+        ORDER BY d.created_at DESC, d.id DESC LIMIT %s) f"""  # noqa: S608 - table names only
+
+
+def _window_inputs(
+    version: ModelVersion, start: datetime, end: datetime, max_rows: int, latest: Any
+) -> np.ndarray:
+    """Return the inputs of the window's latest decisions, rows x the version's width.
+
+    Read as one CSV text parsed in C, as the rollups read features (decoding 20,000 JSON
+    arrays one by one took most of a look); if the text holds anything but rows of
+    numbers of the right width, the rows are read and checked one by one instead.
+    """
+    width = version.input_width
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(_inputs_text_sql(), [version.pk, adapt(start), adapt(end), max_rows])
+        count, text = cursor.fetchone()
+    values = np.empty((0, width))
+    with contextlib.suppress(ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        if count:
+            values = pd.read_csv(
+                io.StringIO(text), header=None, dtype=np.float64, engine="c"
+            ).to_numpy()
+    if values.shape == (count, width) and np.isfinite(values).all():
+        return values
+    return _rows_checked(list(latest.values_list("item__features", flat=True)[:max_rows]), width)
+
+
+def _drift_counts(profile: ReferenceProfile, inputs: np.ndarray) -> tuple[int, int, int]:
     """Return rows compared, features compared and features drifted against the profile."""
-    rows = [
-        row
-        for row in features
-        if isinstance(row, list)
-        and len(row) == width
-        and all(
-            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            for value in row
-        )
-    ]
-    if not rows:
-        return 0, width, 0
+    if not len(inputs):
+        return 0, len(profile.feature_counts), 0
     bins = profile_bins(profile)
-    matrix = np.asarray(rows, dtype=np.float64)
     drift = window_feature_drift_from_counts(
         [np.asarray(counts, dtype=np.int64) for counts in profile.feature_counts],
-        feature_histograms(matrix, bins),
+        feature_histograms(inputs, bins),
         bins,
         drift_thresholds(),
     )
-    return len(rows), len(drift), sum(feature.drifted for feature in drift)
+    return len(inputs), len(drift), sum(feature.drifted for feature in drift)
 
 
 def monitor_window_read(
@@ -145,10 +189,8 @@ def monitor_window_read(
     if profile is not None:
         features = len(profile.feature_counts)
         if thresholds.drifted_share_max is not None and len(operations) >= thresholds.min_decisions:
-            inputs = list(latest.values_list("item__features", flat=True)[:max_rows])
-            drift_rows, features, drifted = _drift_counts(
-                profile, inputs, model_version.input_width
-            )
+            inputs = _window_inputs(model_version, start, end, max_rows, latest)
+            drift_rows, features, drifted = _drift_counts(profile, inputs)
     return WindowRead(
         figures=WindowFigures(
             audited=audited,

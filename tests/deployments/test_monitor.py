@@ -20,7 +20,7 @@ from deployments.monitor import (
     rollout_monitor_run,
 )
 from deployments.tasks import rollout_monitor
-from inspections.models import Judgment
+from inspections.models import Item, Judgment
 from inspections.services import queue_create
 from shadowlab import roles
 from tests.deployments.monitor_factories import reference_profile_make, window_write
@@ -355,3 +355,18 @@ def test_beat_runs_the_monitor_every_monitor_interval():
     assert entry["task"] == "deployments.tasks.rollout_monitor"
     assert entry["schedule"] == settings.SHADOWLAB["MONITOR_SECONDS"] == 60
     assert entry["options"]["expires"] == entry["schedule"]
+
+
+def test_stored_inputs_that_are_not_rows_of_numbers_are_left_out_of_drift(queue, admins):
+    rng = np.random.default_rng(5)
+    version = version_make(queue, "2")
+    reference_profile_make(version, rng.normal(size=(2000, 64)))
+    deployment_make(version, "live")
+    items = window_write(version, decisions=300, features=rng.normal(size=(300, 64)), role="live")
+    Item.objects.filter(pk=items[0].pk).update(features=["x"] * 64)
+    Item.objects.filter(pk=items[1].pk).update(features=[1.0] * 63)
+
+    rollout_monitor_run()
+
+    drift = _checks(version, "drift")
+    assert (drift["verdict"], drift["n"]) == ("ok", 298)
