@@ -334,6 +334,7 @@ def _run_round(
 
 def _look_cost(inspector: Any, rounds: int) -> list[tuple[str, str]]:
     """Time one look at a version whose window holds 20,000 and 100,000 decisions."""
+    from django.db import connection
     from django.utils import timezone
 
     from deployments.models import Deployment, ModelVersion
@@ -376,6 +377,10 @@ def _look_cost(inspector: Any, rounds: int) -> list[tuple[str, str]]:
             chunk = min(5_000, target - written)
             _write_with_features(writer, stream, chunk, holdout, rng)
             written += chunk
+        # A database in service has planner statistics; a freshly loaded one has none yet.
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         timings = []
         for _ in range(rounds):
             began = time.perf_counter()

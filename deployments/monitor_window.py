@@ -113,7 +113,7 @@ def _inputs_text_sql() -> str:
         SELECT i.features FROM {Decision._meta.db_table} d
         JOIN {Item._meta.db_table} i ON i.id = d.item_id
         WHERE d.model_version_id = %s AND d.created_at >= %s AND d.created_at <= %s
-        ORDER BY d.created_at DESC, d.id DESC LIMIT %s) f"""  # noqa: S608 - table names only
+        ORDER BY d.created_at DESC LIMIT %s) f"""  # noqa: S608 - table names only
 
 
 def _window_inputs(
@@ -175,7 +175,7 @@ def monitor_window_read(
     window = Decision.objects.filter(
         model_version=model_version, created_at__gte=start, created_at__lte=end
     )
-    latest = window.order_by("-created_at", "-id")
+    latest = window.order_by("-created_at")
     operations = list(latest.values_list("outcome", "latency_ms")[:max_rows])
     in_window = len(operations) if len(operations) < max_rows else window.count()
     failed = sum(outcome == Decision.Outcome.FAILED for outcome, _ in operations)
