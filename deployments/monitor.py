@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mass_mail
@@ -265,6 +266,8 @@ def rollout_monitor_run(*, now: datetime | None = None) -> list[MonitorCheck]:
             with transaction.atomic():
                 # A savepoint: a database error here leaves the connection usable for the rest.
                 check = deployment_monitor(deployment=deployment, now=now, max_rows=max_rows)
+        except SoftTimeLimitExceeded:
+            raise  # the task's time is up: stop here, the next look starts afresh
         except Exception as exc:
             logger.exception("monitor: could not check %s", deployment)
             _failure_record(deployment, now, exc)
