@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.forms.boundfield import BoundField
+from django.utils.datastructures import MultiValueDict
 
 from analytics.gate.policy import FIELD_RULES, GatePolicyInvalid, gate_policy_values_check
 from deployments.models import PromotionRequest
@@ -48,7 +51,122 @@ POLICY_FIELD_TEXT: dict[str, tuple[str, str]] = {
         "Evaluation valid for (hours)",
         "How old a passing evaluation may be when a promotion relies on it.",
     ),
+    "canary_steps": (
+        "Canary steps",
+        "Shares of items a canary decides, step by step, separated by commas; each larger"
+        " than the one before, the last 1 (the switch to live).",
+    ),
+    "auto_advance": (
+        "Advance by itself",
+        "After the soak time, move a healthy canary to its next step on a fresh passing"
+        " evaluation of its own audit sample, without a promotion request.",
+    ),
+    "soak_minutes": ("Soak time (minutes)", "How long a canary stays at a step, 1 to 10080."),
+    "rollback_window_minutes": (
+        "Window (minutes)",
+        "The sliding window the monitor reads, ending now, 1 to 10080.",
+    ),
+    "rollback_min_audited": (
+        "Minimum judged audit items",
+        "Judged audit items the window needs before agreement can roll a version back.",
+    ),
+    "rollback_min_decisions": (
+        "Minimum decisions",
+        "Model decisions the window needs before errors, latency or drift can roll a version back.",
+    ),
+    "rollback_max_error_rate": (
+        "Error rate",
+        "Roll back when the failed share of decisions is surely above this (0.05 = 5%).",
+    ),
+    "rollback_latency_p95_ms": (
+        "Latency p95 (ms)",
+        "Roll back when the p95 of decision latency is surely above this.",
+    ),
+    "rollback_drifted_share_max": (
+        "Drifted-feature share",
+        "Roll back when a larger share of the input features has drifted from the reference.",
+    ),
 }
+
+# The page's sections: heading, one line on what the settings do, their fields.
+POLICY_GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "Promotion gate",
+        "What a model version's evidence must show before it may be promoted.",
+        (
+            "min_judged_items",
+            "min_per_label",
+            "noninferiority_margin",
+            "agreement_floor",
+            "kappa_floor",
+            "recall_floor",
+            "recall_min_items",
+            "psi_major",
+            "drifted_share_max",
+            "max_error_rate",
+            "latency_p95_budget_ms",
+            "int8_parity_floor",
+            "confidence",
+            "anytime_valid",
+            "window_days",
+            "max_evaluation_age_hours",
+        ),
+    ),
+    (
+        "Canary",
+        "How a promoted version takes over items: the share at each step and how long it stays.",
+        ("canary_steps", "auto_advance", "soak_minutes"),
+    ),
+    (
+        "Automatic rollback",
+        "Every minute a monitor reads each canary and live version's recent window and rolls"
+        " it back on a breach; agreement is held to the agreement floor above.",
+        (
+            "rollback_window_minutes",
+            "rollback_min_audited",
+            "rollback_min_decisions",
+            "rollback_max_error_rate",
+            "rollback_latency_p95_ms",
+            "rollback_drifted_share_max",
+        ),
+    ),
+)
+
+
+class StepsInput(forms.TextInput):
+    """A text box of comma-separated shares; a form sending the field once per step works too."""
+
+    def format_value(self, value: Any) -> str | None:
+        if isinstance(value, list | tuple):
+            return ", ".join(f"{step:g}" if _is_share(step) else str(step) for step in value)
+        return super().format_value(value)
+
+    def value_from_datadict(self, data: Mapping[str, Any], files: Any, name: str) -> Any:
+        if isinstance(data, MultiValueDict) and len(data.getlist(name)) > 1:
+            return ", ".join(str(part) for part in data.getlist(name))
+        return data.get(name)
+
+
+def _is_share(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class StepsField(forms.CharField):
+    """Canary steps typed as "0.05, 0.25, 0.5, 1"; the policy rule then checks their order."""
+
+    widget = StepsInput
+
+    def to_python(self, value: Any) -> list[float] | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if not text:
+            return None
+        parts = [part for part in text.replace(";", ",").replace(" ", ",").split(",") if part]
+        try:
+            return [float(part) for part in parts]
+        except ValueError:
+            raise forms.ValidationError(
+                "Enter shares separated by commas, such as 0.05, 0.25, 0.5, 1."
+            ) from None
 
 
 def _policy_field(name: str) -> forms.Field:
@@ -56,6 +174,8 @@ def _policy_field(name: str) -> forms.Field:
     label, help_text = POLICY_FIELD_TEXT[name]
     if rule.kind is bool:
         return forms.BooleanField(label=label, help_text=help_text, required=False)
+    if rule.kind is list:
+        return StepsField(label=label, help_text=help_text, max_length=500)
     if rule.nullable:
         help_text += " Empty switches the criterion off."
     field_class = forms.IntegerField if rule.kind is int else forms.FloatField
@@ -89,6 +209,12 @@ class GatePolicyForm(forms.Form):
     def values(self) -> dict[str, Any]:
         """Return the document to store: every policy field and the version it was edited on."""
         return {name: self.cleaned_data[name] for name in ("version", *FIELD_RULES)}
+
+    def groups(self) -> list[tuple[str, str, list[BoundField]]]:
+        """Return the page's sections, each with its heading, explanation and fields."""
+        return [
+            (title, line, [self[name] for name in names]) for title, line, names in POLICY_GROUPS
+        ]
 
 
 class PromotionRequestForm(forms.Form):

@@ -9,10 +9,9 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from analytics.forms import POLICY_FIELD_TEXT, GatePolicyForm
+from analytics.forms import POLICY_FIELD_TEXT, POLICY_GROUPS, GatePolicyForm
 from analytics.gate.history import gate_policy_history, policy_value_text
 from analytics.gate.policy import (
-    FIELD_RULES,
     GatePolicyConflict,
     GatePolicyInvalid,
     gate_policy_current,
@@ -34,14 +33,21 @@ def _policy_render(
     form: GatePolicyForm | None,
     status: int = 200,
 ) -> HttpResponse:
-    values = [
-        (name, *POLICY_FIELD_TEXT[name], policy_value_text(getattr(policy, name)))
-        for name in FIELD_RULES
+    sections = [
+        (
+            title,
+            line,
+            [
+                (name, *POLICY_FIELD_TEXT[name], policy_value_text(getattr(policy, name)))
+                for name in names
+            ],
+        )
+        for title, line, names in POLICY_GROUPS
     ]
     context = {
         "queue": queue,
         "policy": policy,
-        "values": values,
+        "sections": sections,
         "form": form,
         "history": gate_policy_history(queue=queue),
     }

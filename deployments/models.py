@@ -346,3 +346,62 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.subject}"
+
+
+class MonitorCheck(models.Model):
+    """One rollback-monitor look at a canary or live version: every figure, bound and verdict.
+
+    Kept: the latest few looks per version (the rollout page shows the latest) and, for
+    good, every look that rolled a version back, which its audit events name as evidence.
+    """
+
+    class Verdict(models.TextChoices):
+        OK = "ok", "ok"
+        BREACH = "breach", "breach"
+        TOO_FEW = "too_few", "too few to decide"
+        ERROR = "error", "could not be checked"
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="monitor_checks")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="monitor_checks"
+    )
+    role = models.CharField(max_length=6, choices=Decision.Role.choices)
+    policy = models.ForeignKey(
+        "analytics.GatePolicy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The policy version whose thresholds the look used.",
+    )
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    verdict = models.CharField(max_length=7, choices=Verdict.choices)
+    checks = models.JSONField(
+        default=list, help_text="Each check: name, value, bound, threshold, n, verdict, sentence."
+    )
+    sentence = models.TextField(help_text="The look in a sentence: why it rolled back, or not.")
+    rolled_back = models.BooleanField(default=False)
+    outcome = models.CharField(
+        max_length=300, blank=True, help_text="What the breach did, e.g. who decides now."
+    )
+    created_at = models.DateTimeField(db_index=True, help_text="When the look was taken.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["model_version", "-created_at"], name="monitor_check_latest_idx")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rolled_back=False) | Q(verdict="breach"),
+                name="monitor_check_rollback_on_breach_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_start__lte=models.F("window_end")),
+                name="monitor_check_window_in_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"monitor check {self.pk} of {self.model_version_id}: {self.verdict}"

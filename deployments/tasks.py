@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from deployments import scoring, sweeper
+from deployments import monitor, scoring, sweeper
 
 
 @shared_task(
@@ -39,3 +39,9 @@ def score_items(
 def sweep_unscored() -> None:
     """Queue again the items that shadow models have not scored in time."""
     sweeper.unscored_sweep()
+
+
+@shared_task(soft_time_limit=120, time_limit=180)
+def rollout_monitor() -> None:
+    """Look at every canary and live version and roll back any that breaches its thresholds."""
+    monitor.rollout_monitor_run()

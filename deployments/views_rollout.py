@@ -19,6 +19,7 @@ from analytics.gate.display import gate_display
 from analytics.gate.evaluation import gate_evaluation_document
 from deployments import promotions
 from deployments.models import PromotionRequest
+from deployments.monitor_panel import monitor_panel
 from deployments.rollout import kill_switch_set, rollout_rollback
 from deployments.selectors import queue_model_version_find, rollout_state
 from deployments.transitions import TransitionRefused
@@ -79,6 +80,7 @@ def rollout_page(request: HttpRequest, slug: str) -> HttpResponse:
             "can_decide": roles.can_decide_promotion(user),
             "can_flip": roles.can_flip_kill_switch(user),
             "can_roll_back": roles.can_roll_back(user),
+            "monitor": monitor_panel(queue=queue),
         },
     )
 

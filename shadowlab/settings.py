@@ -217,6 +217,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often the rollback monitor looks at every canary and live version (whole seconds:
+# the database scheduler stores intervals as integers).
+MONITOR_SECONDS = max(1, env.int("SHADOWLAB_MONITOR_SECONDS", default=60))
 CELERY_BEAT_SCHEDULE = {
     "sweep-unscored-items": {
         "task": "deployments.tasks.sweep_unscored",
@@ -225,6 +228,12 @@ CELERY_BEAT_SCHEDULE = {
     "refresh-analytics-rollups": {
         "task": "analytics.tasks.rollups_refresh",
         "schedule": env.float("SHADOWLAB_ROLLUP_INTERVAL_SECONDS", default=600.0),
+    },
+    "monitor-rollouts": {
+        "task": "deployments.tasks.rollout_monitor",
+        "schedule": float(MONITOR_SECONDS),
+        # A look that waited a whole interval in the queue is stale: the next one is due.
+        "options": {"expires": float(MONITOR_SECONDS)},
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
@@ -261,7 +270,19 @@ SHADOWLAB = {
     "ASSIGNMENT_SECONDS": env.int("SHADOWLAB_ASSIGNMENT_SECONDS", default=600),
     # How long after recording it an inspector may undo a judgment.
     "UNDO_SECONDS": env.int("SHADOWLAB_UNDO_SECONDS", default=30),
+    # Rollback monitor: seconds between looks, and the most rows of a version's window one
+    # look reads (its latest decisions, audit items and inputs).
+    "MONITOR_SECONDS": MONITOR_SECONDS,
+    "MONITOR_MAX_ROWS": env.int("SHADOWLAB_MONITOR_MAX_ROWS", default=20000),
 }
+
+# Email: admins are told of every automatic rollback. EMAIL_URL in django-environ's form,
+# e.g. smtp+tls://user:password@mail.example.com:587; the default prints mail to the log.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ShadowLab <shadowlab@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach the web app, for links in email.
+SHADOWLAB_BASE_URL = env.str("SHADOWLAB_BASE_URL", default="http://localhost:8000").rstrip("/")
 
 LOGGING = {
     "version": 1,

@@ -36,6 +36,8 @@ def policy_value_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(policy_value_text(step) for step in value)
     return str(value)
 
 

@@ -19,13 +19,16 @@ from inspections.models import Queue
 
 # The database's integer columns stop at 2**31 - 1; item counts far below that.
 MAX_COUNT = 1_000_000_000
+# A week: the longest soak time and the widest rollback window.
+MAX_MINUTES = 7 * 24 * 60
+MAX_CANARY_STEPS = 10
 
 
 @dataclass(frozen=True)
 class FieldRule:
     """What one editable policy field accepts."""
 
-    kind: type  # int, float or bool
+    kind: type  # int, float, bool, or list (canary steps: shares in (low, high])
     low: float | None = None
     high: float | None = None
     low_open: bool = False  # the low end itself is refused
@@ -65,6 +68,15 @@ FIELD_RULES: dict[str, FieldRule] = {
     "anytime_valid": FieldRule(bool, nullable=False),
     "window_days": _count(1, 366, nullable=False),
     "max_evaluation_age_hours": _count(1, 720, nullable=False),
+    "canary_steps": FieldRule(list, 0.0, 1.0, low_open=True, nullable=False),
+    "auto_advance": FieldRule(bool, nullable=False),
+    "soak_minutes": _count(1, MAX_MINUTES, nullable=False),
+    "rollback_window_minutes": _count(1, MAX_MINUTES, nullable=False),
+    "rollback_min_audited": _count(1, nullable=False),
+    "rollback_min_decisions": _count(1, nullable=False),
+    "rollback_max_error_rate": _share(),
+    "rollback_latency_p95_ms": FieldRule(float, 0.0, 3_600_000.0, low_open=True),
+    "rollback_drifted_share_max": _share(),
 }
 READ_ONLY_FIELDS = ("version", "created_at", "created_by")
 
@@ -81,6 +93,44 @@ class GatePolicyConflict(ValueError):
     """The edit was made to a version that is no longer the current one."""
 
 
+def _is_number(value: Any) -> bool:
+    # JSON's true and false are not numbers here, whatever Python says.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _steps_checked(name: str, rule: FieldRule, value: Any) -> list[float]:
+    """Return canary steps as floats: 1 to 10 shares, each larger than the last, ending at 1."""
+    example = "such as [0.05, 0.25, 0.5, 1.0]"
+    if not isinstance(value, list):
+        raise GatePolicyInvalid(
+            name, f"must be a list of 1 to {MAX_CANARY_STEPS} shares of items, {example}"
+        )
+    if not 1 <= len(value) <= MAX_CANARY_STEPS:
+        raise GatePolicyInvalid(
+            name, f"must hold 1 to {MAX_CANARY_STEPS} steps, got {len(value)}; {example}"
+        )
+    steps: list[float] = []
+    for position, step in enumerate(value, start=1):
+        if not _is_number(step) or not math.isfinite(step):
+            raise GatePolicyInvalid(
+                name, f"step {position} must be a share {rule.range_text()}, got {str(step)[:40]!r}"
+            )
+        if not 0.0 < step <= 1.0:
+            raise GatePolicyInvalid(name, f"step {position}: {step:g} is not {rule.range_text()}")
+        if steps and step <= steps[-1]:
+            raise GatePolicyInvalid(
+                name,
+                f"each step must be larger than the one before: step {position} ({step:g}) is "
+                f"not above step {position - 1} ({steps[-1]:g})",
+            )
+        steps.append(float(step))
+    if steps[-1] != 1.0:
+        raise GatePolicyInvalid(
+            name, f"the last step must be 1 (the switch to live), got {steps[-1]:g}"
+        )
+    return steps
+
+
 def _checked(name: str, value: Any) -> Any:
     """Return the value if the field accepts it; raise GatePolicyInvalid naming the field."""
     rule = FIELD_RULES[name]
@@ -92,8 +142,9 @@ def _checked(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise GatePolicyInvalid(name, "must be true or false")
         return value
-    # JSON's true and false are not numbers here, whatever Python says.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if rule.kind is list:
+        return _steps_checked(name, rule, value)
+    if not _is_number(value):
         raise GatePolicyInvalid(name, f"must be a number {rule.range_text()} or null")
     if rule.kind is int and not isinstance(value, int):
         raise GatePolicyInvalid(name, f"must be a whole number {rule.range_text()}")
