@@ -37,10 +37,16 @@ PAGE_SIZE_DEFAULT = 20
 
 class PromotionIn(Schema):
     model: str = Field(..., max_length=200, description="The version as <name>:<version>.")
-    target: str = Field(..., description="'canary' or 'live'.")
+    target: str | None = Field(
+        None,
+        description="'canary' or 'live'; left out, the version's next step on the queue's "
+        "canary ladder (the gate policy's canary_steps): a shadow version's first step, a "
+        "canary's next one, live after the last.",
+    )
     share: float | None = Field(
         None,
-        description="A canary's share of items, strictly between 0 and 1; 1 or left out for live.",
+        description="A canary's share of items, strictly between 0 and 1 and larger than the "
+        "one it decides now; left out, the next step's share. 1 or left out for live.",
     )
     evaluation: int = Field(..., description="Id of the passing gate evaluation relied on.")
     note: str = Field("", max_length=2000)
