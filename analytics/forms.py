@@ -48,7 +48,45 @@ POLICY_FIELD_TEXT: dict[str, tuple[str, str]] = {
         "Evaluation valid for (hours)",
         "How old a passing evaluation may be when a promotion relies on it.",
     ),
+    "canary_steps": (
+        "Canary steps",
+        "Shares a canary decides, step by step, separated by commas, increasing and ending"
+        " at 1 (the live switch), such as 0.05, 0.25, 0.5, 1.",
+    ),
+    "auto_advance": (
+        "Advance canaries by themselves",
+        "After the soak time, a canary takes its next step on a fresh passing evaluation of"
+        " its own audit sample, with no request; the last step still passes the health check."
+        " Unticked, every step is a request an admin approves.",
+    ),
+    "soak_minutes": (
+        "Soak time (minutes)",
+        "How long a canary stays at a step before it may advance by itself.",
+    ),
 }
+
+
+class CanaryStepsField(forms.CharField):
+    """Shares written as "0.05, 0.25, 0.5, 1"; the policy service checks the ladder."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(
+                f"{step:g}" if isinstance(step, float) else str(step) for step in value
+            )
+        return value
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if isinstance(text, list):
+            return text
+        parts = [part for part in str(text).replace(";", ",").split(",") if part.strip()]
+        try:
+            return [float(part) for part in parts[:100]]
+        except ValueError:
+            raise forms.ValidationError(
+                "Write the shares as numbers separated by commas, such as 0.05, 0.25, 0.5, 1."
+            ) from None
 
 
 def _policy_field(name: str) -> forms.Field:
@@ -56,6 +94,8 @@ def _policy_field(name: str) -> forms.Field:
     label, help_text = POLICY_FIELD_TEXT[name]
     if rule.kind is bool:
         return forms.BooleanField(label=label, help_text=help_text, required=False)
+    if rule.kind is list:
+        return CanaryStepsField(label=label, help_text=help_text, max_length=400)
     if rule.nullable:
         help_text += " Empty switches the criterion off."
     field_class = forms.IntegerField if rule.kind is int else forms.FloatField

@@ -36,6 +36,9 @@ def policy_value_text(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:g}"
+    if isinstance(value, list):
+        # Commas, not arrows: a change is written "before → after".
+        return ", ".join(f"{step:g}" for step in value)
     return str(value)
 
 

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from analytics.models import GatePolicy
 from deployments.audit import audit_record
+from deployments.canary_steps import steps_clean
 from inspections.models import Queue
 
 # The database's integer columns stop at 2**31 - 1; item counts far below that.
@@ -25,7 +26,7 @@ MAX_COUNT = 1_000_000_000
 class FieldRule:
     """What one editable policy field accepts."""
 
-    kind: type  # int, float or bool
+    kind: type  # int, float, bool, or list (the canary steps)
     low: float | None = None
     high: float | None = None
     low_open: bool = False  # the low end itself is refused
@@ -65,6 +66,10 @@ FIELD_RULES: dict[str, FieldRule] = {
     "anytime_valid": FieldRule(bool, nullable=False),
     "window_days": _count(1, 366, nullable=False),
     "max_evaluation_age_hours": _count(1, 720, nullable=False),
+    # The canary ladder and auto-advance (deployments.canary_steps, deployments.canary_advance).
+    "canary_steps": FieldRule(list, nullable=False),
+    "auto_advance": FieldRule(bool, nullable=False),
+    "soak_minutes": _count(0, 7 * 24 * 60, nullable=False),
 }
 READ_ONLY_FIELDS = ("version", "created_at", "created_by")
 
@@ -92,6 +97,11 @@ def _checked(name: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise GatePolicyInvalid(name, "must be true or false")
         return value
+    if rule.kind is list:
+        try:
+            return list(steps_clean(value))
+        except ValueError as exc:
+            raise GatePolicyInvalid(name, str(exc)) from None
     # JSON's true and false are not numbers here, whatever Python says.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise GatePolicyInvalid(name, f"must be a number {rule.range_text()} or null")
