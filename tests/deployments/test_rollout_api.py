@@ -331,3 +331,49 @@ def test_a_live_switch_whose_health_check_fails_is_a_409_with_every_reason(lead,
     assert Deployment.objects.get(model_version=canary).role == "canary"
     assert PromotionRequest.objects.get().status == "pending"
     assert AuditEvent.objects.filter(action="deployment.health_check").count() == 1
+
+
+def test_an_admin_retires_the_standby_with_a_reason_and_it_is_audited(boss, queue, admin_user):
+    deployment_make(version_make(queue, "2"), "live")
+    standby = version_make(queue, "1")
+    deployment_make(standby, "standby")
+
+    response = _post(
+        boss, "/api/v1/queues/digits/retire", {"model": "digits-mlp:1", "reason": "v2 holds up"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["standby"] is None
+    assert Deployment.objects.get(model_version=standby).role == "retired"
+    event = AuditEvent.objects.get(action="deployment.retire")
+    assert (event.actor, event.before["role"], event.after["role"]) == (
+        admin_user,
+        "standby",
+        "retired",
+    )
+    assert event.after["reason"] == "v2 holds up"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"model": "digits-mlp:2", "reason": "done"}, 409, "must be rolled back, not retired"),
+        ({"model": "digits-mlp:1", "reason": "  "}, 400, "retiring a model needs a reason"),
+        ({"model": "digits-mlp:9", "reason": "done"}, 404, "has no model version digits-mlp:9"),
+        ({"model": "nothing", "reason": "done"}, 400, "not a model key"),
+        ({"model": "digits-mlp:1", "reason": "x" * 501}, 400, "reason"),
+    ],
+)
+def test_a_retirement_that_cannot_be_made_changes_nothing(boss, queue, body, status, message):
+    deployment_make(version_make(queue, "2"), "live")
+    deployment_make(version_make(queue, "1"), "standby")
+
+    response = _post(boss, "/api/v1/queues/digits/retire", body)
+
+    assert response.status_code == status
+    assert message in str(response.json())
+    assert dict(Deployment.objects.values_list("model_version__version", "role")) == {
+        "2": "live",
+        "1": "standby",
+    }
+    assert not AuditEvent.objects.exists()
