@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from deployments import scoring, sweeper
+from deployments import canary_advance, scoring, sweeper
 
 
 @shared_task(
@@ -39,3 +39,11 @@ def score_items(
 def sweep_unscored() -> None:
     """Queue again the items that shadow models have not scored in time."""
     sweeper.unscored_sweep()
+
+
+# Beat sends one a minute; a run that overlaps the next changes nothing twice: each move
+# re-reads the canary under the queue's lock.
+@shared_task(soft_time_limit=240, time_limit=300)
+def canaries_advance() -> None:
+    """Advance the canaries whose policy allows it and whose audit sample passes."""
+    canary_advance.canary_advance_run()
