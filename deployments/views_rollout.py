@@ -18,7 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics.gate.display import gate_display
 from analytics.gate.evaluation import gate_evaluation_document
 from deployments import promotions
-from deployments.models import PromotionRequest
+from deployments.canary_ladder import canary_ladder
+from deployments.models import Deployment, PromotionRequest
 from deployments.rollout import kill_switch_set, rollout_retire, rollout_rollback
 from deployments.selectors import queue_model_version_find, rollout_state
 from deployments.transitions import TransitionRefused
@@ -79,6 +80,7 @@ def rollout_page(request: HttpRequest, slug: str) -> HttpResponse:
             "can_decide": roles.can_decide_promotion(user),
             "can_flip": roles.can_flip_kill_switch(user),
             "can_roll_back": roles.can_roll_back(user),
+            "ladder": canary_ladder(queue=queue),
         },
     )
 
@@ -121,7 +123,13 @@ def rollback_post(request: HttpRequest, slug: str) -> HttpResponse:
     except (ValueError, TransitionRefused) as exc:
         messages.error(request, f"Not rolled back: {exc}.")
     else:
-        messages.success(request, f"{version.key} is back in shadow.")
+        live = (
+            Deployment.objects.filter(queue=queue, role=Deployment.Role.LIVE)
+            .select_related("model_version")
+            .first()
+        )
+        switched = f" {live.model_version.key} is live again." if live is not None else ""
+        messages.success(request, f"{version.key} is back in shadow.{switched}")
     return redirect("rollout:queue", slug=queue.slug)
 
 
