@@ -146,3 +146,13 @@ def test_an_audit_evaluation_is_stored_as_such_and_says_what_it_did_not_measure(
     assert evaluation.verdict == "insufficient"
     assert gate_evaluation_audit_latest(model_version=data.int8, since=since) == evaluation
     assert gate_evaluation_audit_latest(model_version=data.fp32, since=since) is None
+
+
+def test_the_gate_page_says_an_evaluation_read_the_audit_sample(canary_window, client_for, ml_lead):
+    data, _, since = canary_window
+    gate_evaluation_audit_run(model_version=data.fp32, since=since)
+    html = client_for(ml_lead).get("/rollout/parts-gate/gate/m:1/").content.decode()
+    assert (
+        "over its audit sample as a canary (items it decided that inspectors also judged)" in html
+    )
+    assert "Not measured on the audit sample: " in html
