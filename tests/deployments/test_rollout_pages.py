@@ -344,9 +344,10 @@ def test_a_live_switch_refused_by_the_health_check_shows_every_reason_on_the_pag
         evaluation=evaluation_make(canary),
         requested_by=ml_lead,
     )
-    response = client_for(admin_user).post(
-        f"/rollout/promotions/{request.pk}/decide", {"decision": "approve"}
-    )
+    client = client_for(admin_user)
+    screen = client.get(f"/rollout/promotions/{request.pk}/").content.decode()
+    assert "This is the blue-green switch. Approving runs digits-mlp:2's health check" in screen
+    response = client.post(f"/rollout/promotions/{request.pk}/decide", {"decision": "approve"})
     assert response.status_code == 409
     page = response.content.decode()
     assert "digits-mlp:2 failed its health check, so it does not go live" in page
