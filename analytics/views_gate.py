@@ -18,6 +18,8 @@ from analytics.gate.display import gate_display
 from analytics.gate.evaluation import gate_evaluation_latest, gate_evaluation_run
 from analytics.gate.policy import gate_policy_current
 from analytics.models import GateEvaluation, GatePolicy
+from deployments.canary_ladder import version_step
+from deployments.canary_steps import ladder_text, share_text
 from deployments.models import ModelVersion, PromotionRequest
 from deployments.promotions import (
     PromotionConflict,
@@ -119,8 +121,13 @@ def _gate_render(
     refusal = _request_refusal(
         evaluation=evaluation, latest=latest, policy=policy, age=age, pending=pending
     )
+    step = version_step(model_version=version)
     if request_form is None and evaluation is not None:
-        request_form = PromotionRequestForm(initial={"evaluation": evaluation.pk})
+        initial: dict[str, object] = {"evaluation": evaluation.pk}
+        if step.proposal is not None:
+            # The form proposes the next step on the queue's canary ladder.
+            initial.update(target=step.proposal.target, share=step.proposal.share)
+        request_form = PromotionRequestForm(initial=initial)
     context = {
         "queue": queue,
         "model_version": version,
@@ -134,6 +141,9 @@ def _gate_render(
         "request_refusal": refusal,
         "request_form": request_form,
         "request_error": request_error,
+        "next_step": step.proposal,
+        "next_step_share": share_text(step.proposal.share) if step.proposal else "",
+        "ladder": ladder_text(step.steps),
         "json_url": f"/api/v1/gate-evaluations/{evaluation.pk}" if evaluation else "",
         "report_query": urlencode({"model": version.key}),
     }

@@ -24,7 +24,7 @@ from deployments.promotions import (
     promotion_reject,
     promotion_request_create,
 )
-from deployments.rollout import kill_switch_set, rollout_rollback
+from deployments.rollout import kill_switch_set, rollout_retire, rollout_rollback
 from deployments.transitions import TransitionRefused
 from inspections.models import Queue
 from shadowlab import roles
@@ -37,10 +37,16 @@ PAGE_SIZE_DEFAULT = 20
 
 class PromotionIn(Schema):
     model: str = Field(..., max_length=200, description="The version as <name>:<version>.")
-    target: str = Field(..., description="'canary' or 'live'.")
+    target: str | None = Field(
+        None,
+        description="'canary' or 'live'; left out, the version's next step on the queue's "
+        "canary ladder (the gate policy's canary_steps): a shadow version's first step, a "
+        "canary's next one, live after the last.",
+    )
     share: float | None = Field(
         None,
-        description="A canary's share of items, strictly between 0 and 1; 1 or left out for live.",
+        description="A canary's share of items, strictly between 0 and 1 and larger than the "
+        "one it decides now; left out, the next step's share. 1 or left out for live.",
     )
     evaluation: int = Field(..., description="Id of the passing gate evaluation relied on.")
     note: str = Field("", max_length=2000)
@@ -56,6 +62,11 @@ class KillSwitchIn(Schema):
 
 class RollbackIn(Schema):
     model: str = Field(..., max_length=200)
+    reason: str = Field(..., max_length=500)
+
+
+class RetireIn(Schema):
+    model: str = Field(..., max_length=200, description="The standby (or a shadow) version.")
     reason: str = Field(..., max_length=500)
 
 
@@ -244,6 +255,25 @@ def rollback(request: HttpRequest, slug: str, payload: RollbackIn) -> HttpRespon
         return version
     try:
         rollout_rollback(queue=queue, model_version=version, actor=user, reason=payload.reason)
+    except (PermissionDenied, ValueError) as exc:
+        return _refused(request, exc)
+    return api.create_response(request, selectors.rollout_state(queue=queue), status=200)
+
+
+@router.post("/queues/{slug}/retire", summary="Retire the standby (or a shadow) version")
+def retire(request: HttpRequest, slug: str, payload: RetireIn) -> HttpResponse:
+    """Retire a version that decides nothing; a rollback of the live one then has no standby."""
+    user = _user(request)
+    if not roles.can_roll_back(user):
+        return problem_response(request, 403, "retiring a model needs the admin role")
+    queue = queue_or_problem(request, slug)
+    if isinstance(queue, HttpResponse):
+        return queue
+    version = _model_version(request, queue, payload.model)
+    if isinstance(version, HttpResponse):
+        return version
+    try:
+        rollout_retire(queue=queue, model_version=version, actor=user, reason=payload.reason)
     except (PermissionDenied, ValueError) as exc:
         return _refused(request, exc)
     return api.create_response(request, selectors.rollout_state(queue=queue), status=200)

@@ -13,6 +13,9 @@ from django.utils import timezone
 from analytics.models import GateEvaluation, GatePolicy
 from deployments import transitions
 from deployments.audit import audit_record
+from deployments.canary_ladder import VersionStep, version_step
+from deployments.canary_steps import share_check, share_text
+from deployments.health_check import live_switch_health_require
 from deployments.models import ModelVersion, PromotionRequest
 from deployments.rollout import rollout_move, rollout_move_check, version_role
 from inspections.models import Queue
@@ -99,6 +102,37 @@ def _share_clean(target: str, share: float | None) -> float:
     return share
 
 
+def _target_and_share(
+    target: str | None, share: float | None, step: VersionStep, key: str
+) -> tuple[str, float | None]:
+    """Fill in what the request leaves out from the version's next step on the ladder.
+
+    No target: the next step's (a shadow version's first step, a canary's next one, live for
+    the last). A canary target without a share: the next step's share.
+    """
+    proposal = step.proposal
+    if target is None:
+        if proposal is None:
+            raise PromotionInvalid(
+                f"target is needed: {key} is {step.role.replace('_', ' ')}, and only a shadow or "
+                "canary version has a next step to propose"
+            )
+        target = proposal.target
+    if target == PromotionRequest.Target.CANARY and share is None:
+        if proposal is None:
+            raise PromotionInvalid(
+                "a canary needs a share strictly between 0 and 1, such as 0.05; "
+                f"{key} has no next step to propose"
+            )
+        if proposal.is_live_switch:
+            raise transitions.TransitionRefused(
+                f"the next step of {key}, after {share_text(step.share)}, is the live switch: "
+                "request target live, or give a share larger than the present one"
+            )
+        share = proposal.share
+    return target, share
+
+
 def _move_check(model_version: ModelVersion, target: str, share: float) -> str:
     move = transitions.promotion_move(role=version_role(model_version), target=target)
     rollout_move_check(
@@ -113,7 +147,7 @@ def promotion_request_create(
     *,
     queue: Queue,
     model_version: ModelVersion,
-    target: str,
+    target: str | None,
     share: float | None,
     evaluation: GateEvaluation,
     actor: User,
@@ -121,6 +155,9 @@ def promotion_request_create(
 ) -> PromotionRequest:
     """File a request to move a version to canary (with a share) or live, on a passing evaluation.
 
+    Left out, target and share are the version's next step on the queue's canary ladder
+    (GatePolicy.canary_steps): a shadow version's first step, a canary's next one, live for
+    the last. A share given for a canary must be larger than the one it decides now.
     Raise PromotionForbidden, PromotionInvalid, PromotionConflict or TransitionRefused;
     nothing is stored then.
     """
@@ -128,9 +165,19 @@ def promotion_request_create(
         raise PromotionForbidden("requesting a promotion needs the ml_lead or admin role")
     if model_version.queue_id != queue.pk:
         raise PromotionInvalid(f"{model_version.key} belongs to queue {model_version.queue.slug}")
+    step = version_step(model_version=model_version)
+    target, share = _target_and_share(target, share, step, model_version.key)
     share = _share_clean(target, share)
     note = _text_clean(note, "note", required=False)
     evaluation_check(evaluation=evaluation, model_version=model_version, now=timezone.now())
+    if target == PromotionRequest.Target.CANARY:
+        share_check(
+            steps=step.steps,
+            role=step.role,
+            current_share=step.share,
+            share=share,
+            version=model_version.key,
+        )
     _move_check(model_version, target, share)
     pending = PromotionRequest.objects.filter(
         model_version=model_version, status=PromotionRequest.Status.PENDING
@@ -179,15 +226,16 @@ def _request_state(request: PromotionRequest) -> dict[str, object]:
     }
 
 
-def _decidable(request_id: int, actor: User, verb: str) -> PromotionRequest:
-    """Return the locked request if the actor may decide it now; raise otherwise."""
+def _decidable(request_id: int, actor: User, verb: str, *, lock: bool = True) -> PromotionRequest:
+    """Return the request (locked, unless lock is False) if the actor may decide it now."""
     if not actor.has_perm(roles.DECIDE_PROMOTION):
         raise PromotionForbidden(f"{verb} a promotion needs the admin role")
-    request = (
-        PromotionRequest.objects.select_for_update(of=("self",))
-        .select_related("model_version__queue", "evaluation__policy", "requested_by", "queue")
-        .get(pk=request_id)
+    rows = PromotionRequest.objects.select_related(
+        "model_version__queue", "evaluation__policy", "requested_by", "queue"
     )
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    request = rows.get(pk=request_id)
     if request.requested_by_id == actor.pk:
         raise PromotionForbidden(
             f"{actor.get_username()} filed promotion request {request.pk}; another admin must "
@@ -223,9 +271,21 @@ def promotion_approve(
     """Approve a pending request and apply its rollout move, in one transaction.
 
     The evaluation's verdict and freshness and the move's legality are checked again now;
-    if any fails, the reason is raised and nothing changes (the request stays pending).
+    if any fails, the reason is raised and nothing changes (the request stays pending). A
+    live switch first passes the version's health check (deployments.health_check), run
+    before the transaction; a failed one raises LiveSwitchRefused with every reason and
+    leaves only its audit event.
     """
     comment = _text_clean(comment, "comment", required=False)
+    ahead = _decidable(request.pk, actor, "approving", lock=False)
+    if ahead.target == PromotionRequest.Target.LIVE:
+        evaluation_check(
+            evaluation=ahead.evaluation, model_version=ahead.model_version, now=timezone.now()
+        )
+        _move_check(ahead.model_version, ahead.target, ahead.share)
+        live_switch_health_require(
+            model_version=ahead.model_version, actor=actor, evidence=evidence_of(ahead.evaluation)
+        )
     with transaction.atomic():
         request = _decidable(request.pk, actor, "approving")
         model_version = request.model_version

@@ -168,10 +168,10 @@ def rollout_move(
     return subject
 
 
-def _reason_clean(reason: str) -> str:
+def _reason_clean(reason: str, what: str = "a rollback") -> str:
     reason = reason.strip()
     if not reason:
-        raise ValueError("a rollback needs a reason that says why")
+        raise ValueError(f"{what} needs a reason that says why")
     if len(reason) > REASON_MAX_CHARS:
         raise ValueError(f"the reason may be at most {REASON_MAX_CHARS} characters")
     return reason
@@ -202,6 +202,26 @@ def rollout_rollback(
         actor=actor,
         evidence=evidence,
         reason=reason,
+    )
+
+
+def rollout_retire(
+    *, queue: Queue, model_version: ModelVersion, actor: User, reason: str
+) -> Deployment:
+    """Retire a standby (or shadow) version: it stops scoring and waits for nothing.
+
+    Retiring the standby means a rollback of the live version sends its items to
+    inspectors instead. Raise PermissionDenied, ValueError (bad reason or queue) or
+    TransitionRefused (a canary or live version is rolled back, not retired); nothing
+    changes then.
+    """
+    if not actor.has_perm(roles.DEPLOY_MODELS):
+        raise PermissionDenied("retiring a model needs the admin role")
+    reason = _reason_clean(reason, "retiring a model")
+    if model_version.queue_id != queue.pk:
+        raise ValueError(f"{model_version.key} belongs to queue {model_version.queue.slug}")
+    return rollout_move(
+        model_version=model_version, move=transitions.RETIRE, actor=actor, reason=reason
     )
 
 

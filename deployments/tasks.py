@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from deployments import monitor, scoring, sweeper
+from deployments import canary_advance, monitor, scoring, sweeper
 
 
 @shared_task(
@@ -45,3 +45,11 @@ def sweep_unscored() -> None:
 def rollout_monitor() -> None:
     """Look at every canary and live version and roll back any that breaches its thresholds."""
     monitor.rollout_monitor_run()
+
+
+# Beat sends one a minute; a run that overlaps the next changes nothing twice: each move
+# re-reads the canary under the queue's lock.
+@shared_task(soft_time_limit=240, time_limit=300)
+def canaries_advance() -> None:
+    """Advance the canaries whose policy allows it and whose audit sample passes."""
+    canary_advance.canary_advance_run()

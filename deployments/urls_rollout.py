@@ -11,4 +11,5 @@ urlpatterns = [
     path("<slug:slug>/", views_rollout.rollout_page, name="queue"),
     path("<slug:slug>/kill-switch", views_rollout.kill_switch_post, name="kill_switch"),
     path("<slug:slug>/rollback", views_rollout.rollback_post, name="rollback"),
+    path("<slug:slug>/retire", views_rollout.retire_post, name="retire"),
 ]

@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_POST
 from analytics.gate.display import gate_display
 from analytics.gate.evaluation import gate_evaluation_document
 from deployments import promotions
-from deployments.models import PromotionRequest
+from deployments.canary_ladder import canary_ladder
+from deployments.models import Deployment, PromotionRequest
 from deployments.monitor_panel import monitor_panel
-from deployments.rollout import kill_switch_set, rollout_rollback
+from deployments.rollout import kill_switch_set, rollout_retire, rollout_rollback
 from deployments.selectors import queue_model_version_find, rollout_state
 from deployments.transitions import TransitionRefused
 from inspections.models import Queue
@@ -81,6 +82,7 @@ def rollout_page(request: HttpRequest, slug: str) -> HttpResponse:
             "can_flip": roles.can_flip_kill_switch(user),
             "can_roll_back": roles.can_roll_back(user),
             "monitor": monitor_panel(queue=queue),
+            "ladder": canary_ladder(queue=queue),
         },
     )
 
@@ -123,7 +125,40 @@ def rollback_post(request: HttpRequest, slug: str) -> HttpResponse:
     except (ValueError, TransitionRefused) as exc:
         messages.error(request, f"Not rolled back: {exc}.")
     else:
-        messages.success(request, f"{version.key} is back in shadow.")
+        live = (
+            Deployment.objects.filter(queue=queue, role=Deployment.Role.LIVE)
+            .select_related("model_version")
+            .first()
+        )
+        switched = f" {live.model_version.key} is live again." if live is not None else ""
+        messages.success(request, f"{version.key} is back in shadow.{switched}")
+    return redirect("rollout:queue", slug=queue.slug)
+
+
+@require_POST
+@login_required
+@permission_required(roles.DEPLOY_MODELS, raise_exception=True)
+def retire_post(request: HttpRequest, slug: str) -> HttpResponse:
+    """Retire the standby (or a shadow) version, with a reason."""
+    queue = get_object_or_404(Queue, slug=slug)
+    version = queue_model_version_find(queue=queue, key=request.POST.get("model", "")[:200])
+    if version is None:
+        return HttpResponse(
+            "model must name a version of this queue as name:version",
+            status=400,
+            content_type="text/plain",
+        )
+    try:
+        rollout_retire(
+            queue=queue,
+            model_version=version,
+            actor=_user(request),
+            reason=request.POST.get("reason", ""),
+        )
+    except (ValueError, TransitionRefused) as exc:
+        messages.error(request, f"Not retired: {exc}.")
+    else:
+        messages.success(request, f"{version.key} is retired: it no longer scores items.")
     return redirect("rollout:queue", slug=queue.slug)
 
 

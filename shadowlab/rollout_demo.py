@@ -8,12 +8,12 @@ the rollback monitor takes the model off again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 
 from analytics.gate.evaluation import gate_evaluation_run
 from analytics.gate.policy import gate_policy_current
+from deployments.canary_steps import step_next
 from deployments.models import Deployment, ModelVersion, PromotionRequest
 from deployments.promotions import promotion_approve, promotion_request_create
 from deployments.rollout import version_role
@@ -21,25 +21,6 @@ from deployments.rollout import version_role
 
 class PromotionNotPossible(ValueError):
     """The demo cannot promote the version now; the message says why."""
-
-
-@dataclass(frozen=True)
-class NextStep:
-    target: str  # canary or live
-    share: float
-
-
-def next_step(*, steps: list[float], role: str, share: float) -> NextStep | None:
-    """Return the step after the version's current one, None when it is live already."""
-    if role == Deployment.Role.LIVE:
-        return None
-    current = share if role == Deployment.Role.CANARY else 0.0
-    for step in steps:
-        if step > current:
-            if step >= 1.0:
-                return NextStep(PromotionRequest.Target.LIVE, 1.0)
-            return NextStep(PromotionRequest.Target.CANARY, step)
-    return NextStep(PromotionRequest.Target.LIVE, 1.0)
 
 
 def rollout_demo_promote(
@@ -52,13 +33,16 @@ def rollout_demo_promote(
     queue = model_version.queue
     deployment = Deployment.objects.filter(queue=queue, model_version=model_version).first()
     role = version_role(model_version)
-    step = next_step(
-        steps=list(gate_policy_current(queue=queue).canary_steps),
+    step = step_next(
+        steps=tuple(gate_policy_current(queue=queue).canary_steps),
         role=role,
         share=deployment.traffic_share if deployment else 0.0,
     )
     if step is None:
-        raise PromotionNotPossible(f"{model_version.key} is live already")
+        raise PromotionNotPossible(
+            f"{model_version.key} is {role.replace('_', ' ')} on {queue.slug}: it has no next "
+            "step (a version is promoted from shadow or canary)"
+        )
     evaluation = gate_evaluation_run(model_version=model_version, actor=lead)
     if evaluation.verdict != "pass":
         failing = [

@@ -235,6 +235,14 @@ CELERY_BEAT_SCHEDULE = {
         # A look that waited a whole interval in the queue is stale: the next one is due.
         "options": {"expires": float(MONITOR_SECONDS)},
     },
+    "advance-canaries": {
+        "task": "deployments.tasks.canaries_advance",
+        "schedule": env.float("SHADOWLAB_CANARY_ADVANCE_INTERVAL_SECONDS", default=60.0),
+        # A run still queued when the next is due is dropped, not stacked up.
+        "options": {
+            "expires": env.float("SHADOWLAB_CANARY_ADVANCE_INTERVAL_SECONDS", default=60.0)
+        },
+    },
 }
 CELERY_TIMEZONE = TIME_ZONE
 
@@ -257,6 +265,12 @@ SHADOWLAB = {
     "LIVE_BUDGET_MS": env.float("SHADOWLAB_LIVE_BUDGET_MS", default=50.0),
     "BREAKER_FAILURES": env.int("SHADOWLAB_BREAKER_FAILURES", default=5),
     "BREAKER_OPEN_SECONDS": env.float("SHADOWLAB_BREAKER_OPEN_SECONDS", default=30.0),
+    # Blue-green switch: reference rows and recorded predictions the health check scores.
+    "HEALTH_CHECK_ROWS": env.int("SHADOWLAB_HEALTH_CHECK_ROWS", default=200),
+    # Auto-advance: a canary whose audit sample did not pass is evaluated again after this.
+    "CANARY_EVALUATION_INTERVAL_MINUTES": env.float(
+        "SHADOWLAB_CANARY_EVALUATION_INTERVAL_MINUTES", default=10.0
+    ),
     # ONNX Runtime: one intra-op thread per worker process is fastest on small models.
     "ORT_INTRA_OP_THREADS": env.int("SHADOWLAB_ORT_INTRA_OP_THREADS", default=1),
     # In order of preference; those the installed onnxruntime does not offer are skipped, so

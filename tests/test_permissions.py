@@ -50,6 +50,8 @@ MATRIX = [
     # Admins are let in and refused as invalid: the empty form names no state or model.
     ("POST", "/rollout/digits/kill-switch", LOGIN,  403,         403,      400,      403),
     ("POST", "/rollout/digits/rollback", LOGIN,     403,         403,      400,      403),
+    ("POST", "/rollout/digits/retire", LOGIN,       403,         403,      400,      403),
+    ("GET",  "/rollout/digits/retire", 405,         405,         405,      405,      405),
     ("GET",  "/rollout/digits/kill-switch", 405,    405,         405,      405,      405),
     ("GET",  "/rollout/promotions/9/", LOGIN,       403,         404,      404,      403),
     ("POST", "/rollout/promotions/9/decide", LOGIN, 403,         403,      404,      403),
@@ -166,6 +168,7 @@ PROMOTE = {"model": "digits-mlp:2", "target": "canary", "share": 0.05, "evaluati
 DECIDE = {"comment": "looked at the evidence"}
 KILL = {"on": True}
 ROLL_BACK = {"model": "digits-mlp:1", "reason": "test"}
+RETIRE = {"model": "digits-mlp:2", "reason": "replaced"}
 # fmt: off
 ROLLOUT_API_MATRIX = [
     # method  path                                    body       anon insp lead admin outsider
@@ -177,6 +180,7 @@ ROLLOUT_API_MATRIX = [
     ("POST", "/api/v1/queues/digits/kill-switch",     KILL,      401, 403, 403, 200, 403),
     ("GET",  "/api/v1/queues/digits/rollout",         None,      401, 403, 200, 200, 403),
     ("POST", "/api/v1/queues/digits/rollback",        ROLL_BACK, 401, 403, 403, 200, 403),
+    ("POST", "/api/v1/queues/digits/retire",          RETIRE,    401, 403, 403, 200, 403),
 ]
 # fmt: on
 

@@ -8,8 +8,9 @@ that a promotion can later show exactly what it relied on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from analytics.gate.evidence import gate_evidence_gather
 from analytics.gate.inputs import GateEvidence, GatePolicyValues
 from analytics.gate.policy import gate_policy_current, gate_policy_document
 from analytics.gate.rules import CriterionResult, GateResult, gate_evaluate
-from analytics.models import GateEvaluation
+from analytics.models import GateEvaluation, GatePolicy
 from analytics.summaries.serialize import jsonable
 from deployments.audit import audit_record
 from deployments.models import ModelVersion
@@ -36,15 +37,18 @@ def _criteria(results: tuple[CriterionResult, ...]) -> list[dict[str, Any]]:
     return [jsonable(result) for result in results]
 
 
+Evaluate = Callable[..., GateResult]
+
+
 def _anytime_valid_bounds(
-    result: GateResult, evidence: GateEvidence, policy: GatePolicyValues
+    result: GateResult, evidence: GateEvidence, policy: GatePolicyValues, evaluate: Evaluate
 ) -> tuple[CriterionResult, ...]:
     """Return the bounded criteria with anytime-valid bounds, whichever bounds decided."""
     if policy.anytime_valid:
         return tuple(c for c in result.criteria if c.name in BOUNDED_CRITERIA)
     # The rules return the fixed-sample figures always and the anytime-valid ones only when
     # they decide; the snapshot shows both, so a fixed-sample policy asks for them again.
-    other = gate_evaluate(policy=replace(policy, anytime_valid=True), evidence=evidence)
+    other = evaluate(policy=replace(policy, anytime_valid=True), evidence=evidence)
     return tuple(c for c in other.criteria if c.name in BOUNDED_CRITERIA)
 
 
@@ -69,44 +73,56 @@ def _evidence_summary(evidence: GateEvidence) -> dict[str, Any]:
     )
 
 
-def gate_evaluation_run(*, model_version: ModelVersion, actor: User | None) -> GateEvaluation:
-    """Evaluate the gate of a model version on its queue's current policy; store the snapshot."""
-    queue = model_version.queue
-    policy = gate_policy_current(queue=queue)
+def gate_evaluation_store(
+    *,
+    model_version: ModelVersion,
+    policy: GatePolicy,
+    evidence: GateEvidence,
+    window: dict[str, Any],
+    since: date,
+    until: date,
+    actor: User | None,
+    sample: str = "all",
+    evaluate: Evaluate = gate_evaluate,
+    extra: dict[str, Any] | None = None,
+) -> GateEvaluation:
+    """Decide the evidence with the policy's rules (or evaluate's), store the snapshot, audit it.
+
+    window is what the snapshot says the evidence covers; since and until are its UTC days.
+    """
     values = policy.values()
-    until = utc_today()
-    days = policy.window_days
-    since = until - timedelta(days=days - 1)
-    evidence = gate_evidence_gather(model_version=model_version, since=since, until=until)
-    result = gate_evaluate(policy=values, evidence=evidence)
+    result = evaluate(policy=values, evidence=evidence)
     used = ANYTIME_VALID if values.anytime_valid else FIXED_SAMPLE
     snapshot = {
         "format": SNAPSHOT_FORMAT,
-        "queue": queue.slug,
+        "queue": model_version.queue.slug,
         "model": model_version.key,
         "verdict": result.verdict,
         "evaluated_at": timezone.now().isoformat(),
         "evaluated_by": actor.get_username() if actor is not None else None,
         "policy": gate_policy_document(policy),
-        "window": {"since": since.isoformat(), "until": until.isoformat(), "days": days},
+        "window": window,
+        "sample": sample,
         "criteria": _criteria(result.criteria),
         "bounds_used": used,
         "bounds": {
-            ANYTIME_VALID: _criteria(_anytime_valid_bounds(result, evidence, values)),
+            ANYTIME_VALID: _criteria(_anytime_valid_bounds(result, evidence, values, evaluate)),
             FIXED_SAMPLE: _criteria(result.fixed_sample),
         },
         "needs": jsonable(result.needs),
         "evidence": _evidence_summary(evidence),
+        **(extra or {}),
     }
     with transaction.atomic():
         evaluation = GateEvaluation.objects.create(
-            queue=queue,
+            queue=model_version.queue,
             model_version=model_version,
             policy=policy,
             verdict=result.verdict,
             since=since,
             until=until,
             snapshot=jsonable(snapshot),
+            sample=sample,
             evaluated_by=actor,
         )
         audit_record(
@@ -117,13 +133,32 @@ def gate_evaluation_run(*, model_version: ModelVersion, actor: User | None) -> G
                 "verdict": result.verdict,
                 "model": model_version.key,
                 "policy_version": policy.version,
-                "since": since.isoformat(),
-                "until": until.isoformat(),
+                "since": str(window.get("since")),
+                "until": str(window.get("until")),
+                "sample": sample,
             },
-            queue=queue,
+            queue=model_version.queue,
             evidence=f"gate-evaluation:{evaluation.pk}",
         )
     return evaluation
+
+
+def gate_evaluation_run(*, model_version: ModelVersion, actor: User | None) -> GateEvaluation:
+    """Evaluate the gate of a model version on its queue's current policy; store the snapshot."""
+    policy = gate_policy_current(queue=model_version.queue)
+    until = utc_today()
+    days = policy.window_days
+    since = until - timedelta(days=days - 1)
+    evidence = gate_evidence_gather(model_version=model_version, since=since, until=until)
+    return gate_evaluation_store(
+        model_version=model_version,
+        policy=policy,
+        evidence=evidence,
+        window={"since": since.isoformat(), "until": until.isoformat(), "days": days},
+        since=since,
+        until=until,
+        actor=actor,
+    )
 
 
 def gate_evaluation_document(evaluation: GateEvaluation) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from analytics.stats.counts import LATENCY_EDGES_MS, PeriodCounts, percentile_fr
 from deployments.models import ModelVersion
 
 
-def _latency_p95_ms(total: PeriodCounts) -> float | None:
+def latency_p95_ms(total: PeriodCounts) -> float | None:
     """Return the p95 latency over every backend's histogram, None without a timed prediction."""
     if not total.latency:
         return None
@@ -27,7 +27,7 @@ def _latency_p95_ms(total: PeriodCounts) -> float | None:
     return p95 if math.isfinite(p95) else None
 
 
-def _drift(scope: ReportScope, gathered: ScopeCounts) -> tuple[float | None, float | None]:
+def drift_figures(scope: ReportScope, gathered: ScopeCounts) -> tuple[float | None, float | None]:
     """Return the largest feature PSI and the drifted-feature share the drift report shows.
 
     Both are window figures; the report's per-day drift (a third of its time) is not needed.
@@ -65,14 +65,14 @@ def gate_evidence_gather(*, model_version: ModelVersion, since: date, until: dat
     scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
     gathered = scope_counts_gather(scope=scope, with_features=True)
     total = gathered.total
-    max_psi, drifted_share = _drift(scope, gathered)
+    max_psi, drifted_share = drift_figures(scope, gathered)
     return GateEvidence(
         labels=tuple(str(label) for label in queue.labels),
         confusion=total.confusion_each.copy(),
         paired_differences=total.paired,
         predictions=total.scored_ok + total.scored_error,
         errors=total.scored_error,
-        latency_p95_ms=_latency_p95_ms(total),
+        latency_p95_ms=latency_p95_ms(total),
         max_psi=max_psi,
         drifted_share=drifted_share,
         int8_parity=_int8_parity(model_version, total),

@@ -91,6 +91,13 @@ def test_an_edit_made_to_an_older_version_is_refused(queue, admin_user):
         ("window_days", 0, "not in"),
         ("window_days", 367, "not in"),
         ("max_evaluation_age_hours", None, "may not be null"),
+        ("canary_steps", [0.05, 0.5], "the last step must be 1"),
+        ("canary_steps", [0.5, 0.25, 1], "each step must be larger"),
+        ("canary_steps", "0.05, 1", "must be a list of 1 to"),
+        ("canary_steps", None, "may not be null"),
+        ("auto_advance", "yes", "true or false"),
+        ("soak_minutes", -5, "not in"),
+        ("soak_minutes", 10081, "not in"),
         ("threshold", 0.9, "not a policy field"),
     ],
 )
@@ -125,3 +132,16 @@ def test_the_edges_of_each_range_are_accepted(queue, admin_user):
 def test_a_body_that_is_not_an_object_is_refused(queue, admin_user):
     with pytest.raises(GatePolicyInvalid, match="JSON object"):
         gate_policy_update(queue=queue, values=[1, 2], actor=admin_user)  # type: ignore[arg-type]
+
+
+def test_the_canary_ladder_auto_advance_and_soak_time_are_edited_like_any_field(queue, admin_user):
+    policy = gate_policy_update(
+        queue=queue,
+        values={"canary_steps": [0.1, 0.5, 1], "auto_advance": True, "soak_minutes": 30},
+        actor=admin_user,
+    )
+    assert (policy.version, policy.canary_steps) == (2, [0.1, 0.5, 1.0])
+    assert (policy.auto_advance, policy.soak_minutes) == (True, 30)
+    # A later edit of another field keeps them.
+    policy = gate_policy_update(queue=queue, values={"agreement_floor": 0.85}, actor=admin_user)
+    assert (policy.version, policy.canary_steps, policy.auto_advance) == (3, [0.1, 0.5, 1.0], True)

@@ -22,6 +22,8 @@ def _form(policy: GatePolicy, **changes: object) -> dict[str, object]:
         if isinstance(value, bool):
             if value:
                 form[name] = "on"
+        elif isinstance(value, list):
+            form[name] = ", ".join(str(step) for step in value)
         else:
             form[name] = "" if value is None else value
     return form
@@ -115,3 +117,33 @@ def test_an_ml_lead_reads_the_policy_without_a_form_and_cannot_post(queue, clien
 
 def test_an_unknown_queue_is_a_404(db, client_for, admin_user):
     assert client_for(admin_user).get("/rollout/nowhere/policy/").status_code == 404
+
+
+def test_an_admin_writes_the_canary_steps_as_shares_separated_by_commas(
+    queue, client_for, admin_user
+):
+    client = client_for(admin_user)
+    policy = gate_policy_current(queue=queue)
+    assert 'name="canary_steps" value="0.05, 0.25, 0.5, 1"' in client.get(PAGE).content.decode()
+
+    response = client.post(PAGE, _form(policy, canary_steps="0.1, 0.5, 1", auto_advance=True))
+
+    assert response.status_code == 302
+    current = gate_policy_current(queue=queue)
+    assert (current.canary_steps, current.auto_advance) == ([0.1, 0.5, 1.0], True)
+    html = client.get(PAGE).content.decode()
+    assert "canary_steps: 0.05, 0.25, 0.5, 1 → 0.1, 0.5, 1" in html
+
+
+@pytest.mark.parametrize(
+    ("steps", "message"),
+    [("a lot", "shares separated by commas"), ("0.5, 0.25, 1", "each step must be larger")],
+)
+def test_canary_steps_that_are_not_a_ladder_are_refused_with_a_sentence(
+    queue, client_for, admin_user, steps, message
+):
+    policy = gate_policy_current(queue=queue)
+    response = client_for(admin_user).post(PAGE, _form(policy, canary_steps=steps))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert GatePolicy.objects.filter(queue=queue).count() == 1

@@ -94,3 +94,18 @@ def test_a_request_the_workflow_refuses_is_a_409_with_its_reason(passing, client
     assert response.status_code == 409
     assert "Not requested: " in response.content.decode()
     assert not PromotionRequest.objects.exists()
+
+
+def test_the_form_proposes_the_next_step_of_the_canary_ladder(passing, client_for, ml_lead):
+    data, _ = passing
+    client = client_for(ml_lead)
+    html = client.get(PAGE).content.decode()
+    assert "Next step on the canary ladder (5% → 25% → 50% → 100%): canary at 5% of items" in html
+    assert 'value="0.05"' in html
+
+    from deployments.models import Deployment
+
+    Deployment.objects.filter(model_version=data.fp32).update(role="canary", traffic_share=0.5)
+    html = client.get(PAGE).content.decode()
+    assert "live, through the blue-green switch and its health check" in html
+    assert '<option value="live" selected>' in html

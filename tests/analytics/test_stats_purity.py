@@ -13,7 +13,8 @@ import analytics.summaries
 
 # The gate package also holds its Django side (evidence, policy, evaluation); these are pure.
 PURE_GATE_MODULES = [
-    f"analytics.gate.{name}" for name in ("display", "inputs", "needs", "rules", "streams")
+    f"analytics.gate.{name}"
+    for name in ("audit_rules", "display", "inputs", "needs", "rules", "streams")
 ]
 PURE_MODULES = sorted(
     [

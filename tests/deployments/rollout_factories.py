@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.utils import timezone
 
 from analytics.models import GateEvaluation, GatePolicy
-from deployments.models import Deployment, ModelVersion
-from inspections.models import Queue
+from deployments.models import Decision, Deployment, ModelVersion
+from inspections.models import Item, Judgment, Queue
 
 
 def version_make(queue: Queue, version: str, *, name: str = "digits-mlp") -> ModelVersion:
@@ -77,3 +77,71 @@ def evaluation_make(
     GateEvaluation.objects.filter(pk=evaluation.pk).update(created_at=timezone.now() - age)
     evaluation.refresh_from_db()
     return evaluation
+
+
+def auto_advance_policy_make(queue: Queue, **fields: object) -> GatePolicy:
+    """Return a next policy version with auto-advance on and a gate a small sample can pass.
+
+    At most 100 judged items, no per-label minimum; recall and drift are switched off, as a
+    version made by version_make has no reference profile.
+    """
+    policy = policy_make(queue)
+    values = {
+        "auto_advance": True,
+        "soak_minutes": 60,
+        "min_judged_items": 100,
+        "min_per_label": None,
+        "recall_floor": None,
+        "psi_major": None,
+        "drifted_share_max": None,
+        **fields,
+    }
+    for name, value in values.items():
+        setattr(policy, name, value)
+    policy.save()
+    return policy
+
+
+def audit_sample_make(
+    version: ModelVersion,
+    *,
+    n: int,
+    received_at: datetime,
+    wrong: float = 0.0,
+    prefix: str = "audit",
+    inspector: User | None = None,
+) -> list[Item]:
+    """Add n audit items the version decided at intake, each judged once by an inspector.
+
+    The inspector disagrees with the model on the first share `wrong` of them.
+    """
+    inspector = inspector or User.objects.get_or_create(username=f"{prefix}-inspector")[0]
+    labels = [str(label) for label in version.queue.labels]
+    items = []
+    for k in range(n):
+        label = labels[k % len(labels)]
+        item = Item.objects.create(
+            queue=version.queue,
+            external_id=f"{prefix}-{k}",
+            features=[0.0] * version.queue.input_width,
+            received_at=received_at,
+            route=Item.Route.MODEL,
+            audit_sample=True,
+            judgments_needed=1,
+            judgment_count=1,
+            human_status=Item.HumanStatus.COMPLETE,
+        )
+        Decision.objects.create(
+            item=item,
+            model_version=version,
+            role=Decision.Role.CANARY,
+            outcome=Decision.Outcome.DECIDED,
+            label=label,
+            confidence=0.97,
+            latency_ms=2.0,
+            created_at=received_at,
+        )
+        human = labels[(k + 1) % len(labels)] if k < wrong * n else label
+        Judgment.objects.create(item=item, inspector=inspector, label=human, seconds_spent=2.0)
+        items.append(item)
+    return items

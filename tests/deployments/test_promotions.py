@@ -8,7 +8,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
 
-from deployments.models import AuditEvent, Deployment, PromotionRequest
+from deployments import live
+from deployments.health_check import LiveSwitchRefused
+from deployments.models import AuditEvent, Deployment, Prediction, PromotionRequest
 from deployments.promotions import (
     PromotionConflict,
     PromotionForbidden,
@@ -19,6 +21,7 @@ from deployments.promotions import (
 )
 from deployments.transitions import TransitionRefused
 from shadowlab import roles
+from tests.deployments.live_factories import live_version_register, predictions_record
 from tests.deployments.rollout_factories import (
     deployment_make,
     evaluation_make,
@@ -113,7 +116,6 @@ def test_an_evaluation_of_another_version_is_refused(queue, candidate, ml_lead):
 @pytest.mark.parametrize(
     ("target", "share", "message"),
     [
-        ("canary", None, "a canary needs a share"),
         ("canary", 1.0, "strictly between 0 and 1"),
         ("canary", float("nan"), "strictly between 0 and 1"),
         ("live", 0.5, "leave share out or give 1"),
@@ -179,18 +181,114 @@ def test_an_admin_approves_a_canary_and_the_rollout_changes_in_the_same_step(
     assert events[2].after["status"] == "approved"
 
 
-def test_approving_live_makes_the_old_live_version_the_standby(queue, ml_lead, admin_user):
+@pytest.fixture
+def healthy_canary(queue, digits_onnx, digits_split, digit_rows, admin_user):
+    """A canary at 50% that loads, answers in budget and reproduces what it recorded in shadow."""
+    canary = live_version_register(queue, digits_onnx, digits_split.train_x, "2", admin_user)
+    predictions_record(canary, digit_rows[:40], prefix="shadow")
+    deployment_make(canary, "canary", 0.5)
+    yield canary
+    live.live_scorers_clear()
+
+
+def test_approving_live_makes_the_old_live_version_the_standby(
+    queue, ml_lead, admin_user, healthy_canary
+):
     old = version_make(queue, "1")
     deployment_make(old, "live")
-    canary = version_make(queue, "2")
-    deployment_make(canary, "canary", 0.2)
-    request = _request(canary, ml_lead, target="live", share=None)
+    request = _request(healthy_canary, ml_lead, target="live", share=None)
 
     promotion_approve(request=request, actor=admin_user, comment="")
 
     roles_now = dict(Deployment.objects.values_list("model_version__version", "role"))
     assert roles_now == {"1": "standby", "2": "live"}
-    assert Deployment.objects.get(model_version=canary).promotion == request
+    assert Deployment.objects.get(model_version=healthy_canary).promotion == request
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", flat=True))
+    after_request = actions[actions.index("promotion.request") + 1 :]
+    assert after_request[:3] == [
+        "deployment.health_check",
+        "deployment.live_switch",
+        "deployment.live_switch",
+    ]
+    check = AuditEvent.objects.get(action="deployment.health_check")
+    assert check.after["passed"] is True
+    assert check.evidence == f"gate-evaluation:{request.evaluation_id}"
+
+
+def test_a_failed_health_check_refuses_the_live_switch_with_its_reasons_and_is_audited(
+    queue, ml_lead, admin_user, healthy_canary
+):
+    deployment_make(version_make(queue, "1"), "live")
+    prediction = Prediction.objects.filter(model_version=healthy_canary).order_by("id").first()
+    wrong = next(label for label in healthy_canary.labels if label != prediction.label)
+    Prediction.objects.filter(pk=prediction.pk).update(label=wrong)
+    request = _request(healthy_canary, ml_lead, target="live", share=None)
+
+    with pytest.raises(LiveSwitchRefused, match="1 of 40 recorded predictions were not reproduced"):
+        promotion_approve(request=request, actor=admin_user, comment="")
+
+    request.refresh_from_db()
+    assert request.status == "pending"
+    roles_now = dict(Deployment.objects.values_list("model_version__version", "role"))
+    assert roles_now == {"1": "live", "2": "canary"}
+    check = AuditEvent.objects.get(action="deployment.health_check")
+    assert (check.actor, check.after["passed"]) == (admin_user, False)
+    assert not AuditEvent.objects.filter(action__in=["deployment.live_switch", "promotion.approve"])
+
+
+def test_a_request_without_target_or_share_proposes_the_next_step_of_the_policy(queue, ml_lead):
+    policy = policy_make(queue)
+    policy.canary_steps = [0.1, 0.3, 1.0]
+    policy.save(update_fields=["canary_steps"])
+    version = version_make(queue, "2")
+    deployment = deployment_make(version, "shadow")
+    steps = []
+    for share in (0.0, 0.1, 0.3):
+        Deployment.objects.filter(pk=deployment.pk).update(
+            role="shadow" if share == 0 else "canary", traffic_share=share
+        )
+        request = _request(version, ml_lead, target=None, share=None)
+        steps.append((request.target, request.share))
+        PromotionRequest.objects.filter(pk=request.pk).delete()
+    assert steps == [("canary", 0.1), ("canary", 0.3), ("live", 1.0)]
+
+
+def test_a_canary_target_without_a_share_takes_the_next_step_and_not_the_live_switch(
+    queue, ml_lead
+):
+    version = version_make(queue, "2")
+    deployment_make(version, "canary", 0.05)
+    assert _request(version, ml_lead, share=None).share == 0.25
+    PromotionRequest.objects.all().delete()
+    Deployment.objects.filter(model_version=version).update(traffic_share=0.5)
+    with pytest.raises(TransitionRefused, match="is the live switch: request target live"):
+        _request(version, ml_lead, share=None)
+
+
+def test_a_share_between_steps_is_allowed_and_its_next_step_is_the_one_above(queue, ml_lead):
+    version = version_make(queue, "2")
+    deployment_make(version, "canary", 0.05)
+    assert _request(version, ml_lead, share=0.1).share == 0.1
+    PromotionRequest.objects.all().delete()
+    Deployment.objects.filter(model_version=version).update(traffic_share=0.1)
+    assert _request(version, ml_lead, share=None).share == 0.25
+
+
+@pytest.mark.parametrize("share", [0.05, 0.2, 0.25])
+def test_a_raise_out_of_the_steps_order_is_refused_and_names_the_next_step(queue, ml_lead, share):
+    version = version_make(queue, "2")
+    deployment_make(version, "canary", 0.25)
+    with pytest.raises(TransitionRefused, match="a raise needs a larger share") as refused:
+        _request(version, ml_lead, share=share)
+    assert "its next step is 50% (steps 5% → 25% → 50% → 100%)" in str(refused.value)
+    assert not PromotionRequest.objects.exists()
+
+
+def test_a_live_or_retired_version_has_no_step_to_propose(queue, ml_lead):
+    version = version_make(queue, "2")
+    deployment_make(version, "live")
+    with pytest.raises(PromotionInvalid, match="target is needed: digits-mlp:2 is live"):
+        _request(version, ml_lead, target=None, share=None)
 
 
 def test_the_requester_cannot_approve_or_reject_their_own_request(candidate, admin_user):

@@ -291,3 +291,89 @@ def test_state_changing_calls_need_the_csrf_token(admin_user, queue):
 def test_anonymous_callers_get_401(client, queue):
     assert client.get("/api/v1/queues/digits/rollout").status_code == 401
     assert _post(client, "/api/v1/queues/digits/kill-switch", {"on": True}).status_code == 401
+
+
+def test_requests_without_target_or_share_climb_the_policy_steps_in_order(lead, boss, candidate):
+    climbed = []
+    for _ in range(4):
+        request = _ask(lead, candidate, target=None, share=None).json()
+        climbed.append((request["target"], request["share"]))
+        if request["target"] == "canary":
+            response = _post(boss, f"/api/v1/promotions/{request['id']}/approve", {})
+            assert response.status_code == 200
+    assert climbed == [("canary", 0.05), ("canary", 0.25), ("canary", 0.5), ("live", 1.0)]
+    assert Deployment.objects.get(model_version=candidate).traffic_share == 0.5
+
+
+def test_a_raise_out_of_order_is_a_409_that_names_the_next_step(lead, queue):
+    canary = version_make(queue, "2")
+    deployment_make(canary, "canary", 0.5)
+    response = _ask(lead, canary, share=0.25)
+    assert response.status_code == 409
+    assert (
+        "a raise needs a larger share, got 25%: its next step is the live switch"
+        in (response.json()["detail"])
+    )
+    assert not PromotionRequest.objects.exists()
+
+
+def test_a_live_switch_whose_health_check_fails_is_a_409_with_every_reason(lead, boss, queue):
+    canary = version_make(queue, "2")  # no model file, no reference rows, nothing recorded
+    deployment_make(canary, "canary", 0.5)
+    request = _ask(lead, canary, target="live", share=None).json()
+
+    response = _post(boss, f"/api/v1/promotions/{request['id']}/approve", {})
+
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith(
+        "digits-mlp:2 failed its health check, so it does not go live: it could not be loaded"
+    )
+    assert Deployment.objects.get(model_version=canary).role == "canary"
+    assert PromotionRequest.objects.get().status == "pending"
+    assert AuditEvent.objects.filter(action="deployment.health_check").count() == 1
+
+
+def test_an_admin_retires_the_standby_with_a_reason_and_it_is_audited(boss, queue, admin_user):
+    deployment_make(version_make(queue, "2"), "live")
+    standby = version_make(queue, "1")
+    deployment_make(standby, "standby")
+
+    response = _post(
+        boss, "/api/v1/queues/digits/retire", {"model": "digits-mlp:1", "reason": "v2 holds up"}
+    )
+
+    assert response.status_code == 200
+    assert response.json()["standby"] is None
+    assert Deployment.objects.get(model_version=standby).role == "retired"
+    event = AuditEvent.objects.get(action="deployment.retire")
+    assert (event.actor, event.before["role"], event.after["role"]) == (
+        admin_user,
+        "standby",
+        "retired",
+    )
+    assert event.after["reason"] == "v2 holds up"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"model": "digits-mlp:2", "reason": "done"}, 409, "must be rolled back, not retired"),
+        ({"model": "digits-mlp:1", "reason": "  "}, 400, "retiring a model needs a reason"),
+        ({"model": "digits-mlp:9", "reason": "done"}, 404, "has no model version digits-mlp:9"),
+        ({"model": "nothing", "reason": "done"}, 400, "not a model key"),
+        ({"model": "digits-mlp:1", "reason": "x" * 501}, 400, "reason"),
+    ],
+)
+def test_a_retirement_that_cannot_be_made_changes_nothing(boss, queue, body, status, message):
+    deployment_make(version_make(queue, "2"), "live")
+    deployment_make(version_make(queue, "1"), "standby")
+
+    response = _post(boss, "/api/v1/queues/digits/retire", body)
+
+    assert response.status_code == status
+    assert message in str(response.json())
+    assert dict(Deployment.objects.values_list("model_version__version", "role")) == {
+        "2": "live",
+        "1": "standby",
+    }
+    assert not AuditEvent.objects.exists()

@@ -182,3 +182,175 @@ def test_bad_decision_and_switch_values_are_refused_with_400(client_for, admin_u
     assert client.post("/rollout/digits/kill-switch", {"on": "yes"}).status_code == 400
     too_big = client.get(f"/rollout/promotions/{2**70}/")
     assert too_big.status_code == 404
+
+
+def _ladder(page: str) -> str:
+    start = page.index('<ol class="ladder"')
+    return page[start : page.index("</ol>", start)]
+
+
+def _decide_items(version, outcomes: dict[str, int], *, at, prefix: str = "d") -> None:
+    from deployments.models import Decision
+    from inspections.models import Item
+
+    n = 0
+    for outcome, count in outcomes.items():
+        for _ in range(count):
+            item = Item.objects.create(
+                queue=version.queue, external_id=f"{prefix}{n}", features=[0.0] * 64, received_at=at
+            )
+            answered = outcome != "failed"
+            Decision.objects.create(
+                item=item,
+                model_version=version,
+                role="canary",
+                outcome=outcome,
+                label="3" if answered else "",
+                confidence=0.9 if answered else None,
+                latency_ms=2.0,
+                reason="" if answered else "timeout",
+                created_at=at,
+            )
+            n += 1
+
+
+def test_the_rollout_page_shows_the_ladder_with_the_canary_step_and_its_decisions(
+    client_for, ml_lead, queue
+):
+    from django.utils import timezone
+
+    deployment_make(version_make(queue, "1"), "live")
+    canary = version_make(queue, "2")
+    deployment = deployment_make(canary, "canary", 0.25)
+    step = timezone.now().replace(microsecond=0) - timedelta(minutes=30)
+    Deployment.objects.filter(pk=deployment.pk).update(share_changed_at=step)
+    _decide_items(
+        canary, {"decided": 7, "deferred": 2, "failed": 1}, at=step + timedelta(minutes=1)
+    )
+    # Decisions from before the step are not this step's.
+    _decide_items(canary, {"decided": 3}, at=step - timedelta(minutes=1), prefix="before")
+
+    page = client_for(ml_lead).get("/rollout/digits/").content.decode()
+
+    ladder = _ladder(page)
+    assert '<li class="step passed">5%</li>' in ladder
+    assert '<li class="step current" aria-current="step">25%</li>' in ladder
+    assert '<li class="step next">50%</li>' in ladder
+    assert '<li class="step ahead">100% · live</li>' in ladder
+    assert f"decides 25% of the items, since {step:%Y-%m-%d %H:%M} UTC" in page
+    assert (
+        "10 items reached digits-mlp:2 since this step: it decided 7, deferred 2 to inspectors,"
+        " and failed on 1 (sent to inspectors)." in page
+    )
+    assert "Next step: 50%" in page
+    assert "an admin other than the requester approves it" in page
+    assert "Auto-advance is off in gate policy version 1" in page
+    assert "/rollout/digits/gate/digits-mlp:2/" in page
+
+
+def test_a_canary_that_decided_nothing_yet_says_so_and_auto_advance_says_when(
+    client_for, ml_lead, queue
+):
+    from tests.deployments.rollout_factories import auto_advance_policy_make
+
+    auto_advance_policy_make(queue, soak_minutes=90)
+    canary = version_make(queue, "2")
+    deployment_make(canary, "canary", 0.5)
+
+    page = client_for(ml_lead).get("/rollout/digits/").content.decode()
+
+    assert "No item has reached digits-mlp:2 since it took this step." in page
+    assert "Next step: live" in page
+    assert "It is the blue-green switch: digits-mlp:2 must first pass the health check" in page
+    assert "Or it advances by itself: its soak time of 90 minutes is over" in page
+    assert "(0 audit items so far)" in page
+    assert "auto-advance is on" in page
+
+
+def test_a_share_between_steps_is_shown_as_such_with_the_step_above_next(
+    client_for, ml_lead, queue
+):
+    deployment_make(version_make(queue, "2"), "canary", 0.1)
+    page = client_for(ml_lead).get("/rollout/digits/").content.decode()
+    ladder = _ladder(page)
+    assert "current" not in ladder
+    assert '<li class="step passed">5%</li>' in ladder
+    assert '<li class="step next">25%</li>' in ladder
+    assert "decides 10% of the items, a share of its own between two steps" in page
+
+
+def test_without_a_canary_the_ladder_is_shown_plain(client_for, ml_lead, queue):
+    page = client_for(ml_lead).get("/rollout/digits/").content.decode()
+    assert "current" not in _ladder(page) and "5%" in _ladder(page)
+    assert "No canary. A shadow version's first step is 5%" in page
+
+
+@pytest.fixture
+def blue_green(queue):
+    deployment_make(version_make(queue, "2"), "live")
+    deployment_make(version_make(queue, "1"), "standby")
+
+
+def test_admins_are_offered_to_switch_back_to_the_standby_or_retire_it(
+    client_for, admin_user, ml_lead, blue_green
+):
+    page = client_for(admin_user).get("/rollout/digits/").content.decode()
+    assert "Standby: " in page and "kept loaded so that switching back is instant" in page
+    assert "Switch back to digits-mlp:1</button>" in page
+    assert "Retire digits-mlp:1</button>" in page
+    lead_page = client_for(ml_lead).get("/rollout/digits/").content.decode()
+    assert "Switch back to" not in lead_page and "Retire digits-mlp:1" not in lead_page
+
+
+def test_switching_back_puts_the_standby_live_again(client_for, admin_user, queue, blue_green):
+    client = client_for(admin_user)
+    response = client.post(
+        "/rollout/digits/rollback", {"model": "digits-mlp:2", "reason": "v2 defers too much"}
+    )
+    assert response.status_code == 302
+    roles_now = dict(Deployment.objects.values_list("model_version__version", "role"))
+    assert roles_now == {"1": "live", "2": "shadow"}
+    page = client.get("/rollout/digits/").content.decode()
+    assert "digits-mlp:2 is back in shadow. digits-mlp:1 is live again." in page
+
+
+def test_an_admin_retires_the_standby_from_the_page(client_for, admin_user, queue, blue_green):
+    client = client_for(admin_user)
+    response = client.post("/rollout/digits/retire", {"model": "digits-mlp:1", "reason": "done"})
+    assert response.status_code == 302
+    assert Deployment.objects.get(model_version__version="1").role == "retired"
+    page = client.get("/rollout/digits/").content.decode()
+    assert "digits-mlp:1 is retired" in page
+    assert "No standby: a rollback of the live version sends its items to inspectors" in page
+    refused = client.post("/rollout/digits/retire", {"model": "digits-mlp:2", "reason": "x"})
+    assert refused.status_code == 302
+    assert (
+        "Not retired: digits-mlp:2 is live on digits"
+        in client.get("/rollout/digits/").content.decode()
+    )
+    assert Deployment.objects.get(model_version__version="2").role == "live"
+
+
+def test_a_live_switch_refused_by_the_health_check_shows_every_reason_on_the_page(
+    client_for, admin_user, ml_lead, queue
+):
+    canary = version_make(queue, "2")
+    deployment_make(canary, "canary", 0.5)
+    request = PromotionRequest.objects.create(
+        queue=queue,
+        model_version=canary,
+        target="live",
+        share=1.0,
+        evaluation=evaluation_make(canary),
+        requested_by=ml_lead,
+    )
+    client = client_for(admin_user)
+    screen = client.get(f"/rollout/promotions/{request.pk}/").content.decode()
+    assert "This is the blue-green switch. Approving runs digits-mlp:2's health check" in screen
+    response = client.post(f"/rollout/promotions/{request.pk}/decide", {"decision": "approve"})
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "digits-mlp:2 failed its health check, so it does not go live" in page
+    assert "it could not be loaded in this process" in page
+    assert Deployment.objects.get(model_version=canary).role == "canary"
+    assert AuditEvent.objects.filter(action="deployment.health_check").count() == 1
