@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from analytics.aggregation import Period, period_counts_compute
 from analytics.config import analytics_settings
 from analytics.days import day_bounds, utc_today
-from analytics.models import DailyRollup, ReferenceProfile
+from analytics.models import DailyRollup, GatePolicy, ReferenceProfile
 from analytics.samples import SAMPLE_DEFAULT, Sample, audit_empty_reason
 from analytics.services import profile_bins
 from analytics.stats.binning import ReferenceBins
@@ -40,7 +40,9 @@ from analytics.summaries.confidence import (
     confidence_summary,
     operations_summary,
 )
+from analytics.summaries.deferral import DEFERRAL_TARGETS, deferral_summary
 from analytics.summaries.drift import DriftReport, drift_summary
+from analytics.summaries.headlines import HEADLINE_RULE
 from deployments.models import Decision, ModelVersion
 from inspections.models import Item, Queue
 
@@ -271,7 +273,30 @@ def report_confidence(
 ) -> ConfidenceReport:
     """Return the confidence histograms, calibration and coverage curve over the scope."""
     gathered = gathered or scope_counts_gather(scope=scope, with_features=False)
-    return _audit_empty(confidence_summary(total=gathered.total), scope, gathered.total)
+    report = confidence_summary(total=gathered.total)
+    assert gathered.total.coverage is not None
+    deferral = deferral_summary(
+        bins=gathered.total.coverage,
+        threshold=scope.queue.deferral_threshold,
+        targets=deferral_targets(queue=scope.queue),
+        min_items=HEADLINE_RULE["agreement"].min_n,
+        audit=scope.sample == "audit",
+    )
+    return _audit_empty(replace(report, deferral=deferral), scope, gathered.total)
+
+
+def deferral_targets(*, queue: Queue) -> list[float]:
+    """Return the agreement levels thresholds are suggested for: the gate's floor among them."""
+    floor = (
+        GatePolicy.objects.filter(queue=queue)
+        .order_by("-version")
+        .values_list("agreement_floor", flat=True)
+        .first()
+    )
+    targets = set(DEFERRAL_TARGETS)
+    if floor is not None and 0.0 < floor < 1.0:
+        targets.add(round(float(floor), 4))
+    return sorted(targets)
 
 
 def report_operations(

@@ -25,7 +25,9 @@ from analytics.samples import (
     sample_text,
 )
 from analytics.selectors import ReportScope
+from analytics.summaries.confidence import ConfidenceReport
 from analytics.summaries.headlines import HEADLINE_RULES
+from analytics.views_deferral import deferral_context
 from deployments.models import Deployment, ModelVersion
 from deployments.selectors import queue_model_version_find
 from inspections.models import Queue
@@ -149,6 +151,8 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     query = _query(model_version, since, until, sample)
     filters = {k: request.GET.get(k, "") for k in report_kind.filters}
     page_query = _query(model_version, since, until, sample, **filters)
+    if isinstance(report, ConfidenceReport):
+        context["deferral"] = deferral_context(request, queue, report)
     context.update(
         sample=sample,
         sample_text=sample_text(sample=sample, model_version=model_version),

@@ -76,11 +76,13 @@ def audit_data_build(*, slug: str = "parts-audit") -> AuditData:
     )
 
 
-def _judge(data: AuditData, item: Item, rng: np.random.Generator, truth: int) -> None:
+def _judge(
+    data: AuditData, item: Item, rng: np.random.Generator, truth: int, accuracy: float
+) -> None:
     panel = item.judgments_needed
     judged = panel if rng.random() < 0.9 else panel - 1
     for who in data.inspectors[:judged]:
-        label = truth if rng.random() < 0.85 else int(rng.integers(0, len(LABELS)))
+        label = truth if rng.random() < accuracy else int(rng.integers(0, len(LABELS)))
         Judgment.objects.create(item=item, inspector=who, label=LABELS[label], seconds_spent=1.0)
     Item.objects.filter(pk=item.pk).update(
         judgment_count=judged, human_status="complete" if judged == panel else "pending"
@@ -128,8 +130,13 @@ def audit_data_populate(
     prefix: str = "i",
     audit_rate: float = 0.4,
     deciders: tuple[str, ...] = ("live", "canary"),
+    inspector_accuracy: float = 0.85,
+    model_boost: float = 0.0,
 ) -> None:
-    """Add n items over these days, routed, decided, audited, judged and scored."""
+    """Add n items over these days, routed, decided, audited, judged and scored.
+
+    The model is right with probability its confidence plus model_boost.
+    """
     rng = np.random.default_rng(seed)
     for k in range(n):
         day = days[int(rng.integers(0, len(days)))]
@@ -139,11 +146,10 @@ def audit_data_populate(
         truth = int(rng.integers(0, len(LABELS)))
         # The model is right more often when it is confident.
         confidence = float(rng.uniform(0.3, 1.0))
-        model = truth if rng.random() < confidence else int(rng.integers(0, len(LABELS)))
+        right = rng.random() < confidence + model_boost
+        model = truth if right else int(rng.integers(0, len(LABELS)))
         route = rng.random()
-        decider = (
-            getattr(data, deciders[int(rng.integers(0, len(deciders)))]) if deciders else None
-        )
+        decider = getattr(data, deciders[int(rng.integers(0, len(deciders)))]) if deciders else None
         item = Item.objects.create(
             queue=data.queue,
             external_id=f"{prefix}{k}",
@@ -174,9 +180,9 @@ def audit_data_populate(
             else:
                 Item.objects.filter(pk=item.pk).update(audit_sample=audited)
                 item.refresh_from_db()
-                _judge(data, item, rng, truth)
+                _judge(data, item, rng, truth, inspector_accuracy)
         else:
-            _judge(data, item, rng, truth)
+            _judge(data, item, rng, truth, inspector_accuracy)
         for version in (data.live, data.canary, data.shadow):
             _predict(version, item, rng, model, confidence, received)
 

@@ -90,9 +90,10 @@ def test_audit_rollups_equal_the_raw_figures_of_the_audit_items(seed):
         assert total.items == len(ids)
         assert total.judgments == raw["judgments"]
         assert total.scored_error == raw["errors"]
-        assert total.confusion_each.tolist() == confusion_matrix(
-            raw["human_each"], raw["model_each"], labels=LABELS
-        ).tolist()
+        assert (
+            total.confusion_each.tolist()
+            == confusion_matrix(raw["human_each"], raw["model_each"], labels=LABELS).tolist()
+        )
         agreement = report_agreement(scope=scope, gathered=gathered)
         assert agreement.agreement.rate == pytest.approx(
             accuracy_score(raw["human_each"], raw["model_each"])
