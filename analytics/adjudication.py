@@ -13,10 +13,11 @@ from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 
 from analytics.judged_predictions import judgments_with_prediction
 from analytics.models import Adjudication
+from analytics.samples import audit_items_q
 from analytics.summaries.agreement import AdjudicationOutcomes, adjudication_outcomes
 from deployments.audit import audit_record
 from deployments.models import Deployment, ModelVersion, Prediction
@@ -173,17 +174,21 @@ def adjudication_outcome_counts(
     start: datetime,
     end: datetime,
     disagreeing_judgments: int,
+    audit_only: bool = False,
 ) -> AdjudicationOutcomes:
     """Return who was right on the adjudicated disagreements of items received in [start, end).
 
     disagreeing_judgments is the period's count of judgments that differ from the model (from
     the rollups), so that what awaits adjudication needs no scan of the period's items.
+    audit_only keeps the version's audit sample only (analytics.samples).
     """
+    sample = audit_items_q(model_version=model_version, prefix="item__") if audit_only else Q()
     # The version's prediction is one join restricted to it: an item scored by several
     # versions is compared with this version's label only. The adjudications drive the join.
     rows = list(
         judgments_with_prediction(model_version=model_version)
         .filter(
+            sample,
             item__queue=queue,
             item__received_at__gte=start,
             item__received_at__lt=end,

@@ -72,7 +72,7 @@ class ItemCounts:
 def _item_counts(period: Period) -> ItemCounts:
     """Return items received, lacking a human decision, lacking a prediction; judgments."""
     # "Undecided" is CONSENSUS's complement: not complete, or judgments that disagree.
-    sql = f"""WITH {PERIOD_ITEMS}, {JUDGED}
+    sql = f"""WITH {period.items_sql}, {JUDGED}
         SELECT COUNT(*),
                SUM(CASE WHEN i.human_status = '{COMPLETE}' AND n.labels = 1 THEN 0 ELSE 1 END),
                SUM(CASE WHEN p.id IS NULL THEN 1 ELSE 0 END),
@@ -113,7 +113,7 @@ def queue_period_counts(*, queue: Queue, start: datetime, end: datetime) -> tupl
 
 def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[int, Matrix]]:
     """Return the human x model table over every judgment, and [n, agreed] per inspector."""
-    sql = f"""WITH {PERIOD_ITEMS}
+    sql = f"""WITH {period.items_sql}
         SELECT j.inspector_id, j.label, p.label, COUNT(*) FROM {JUDGMENT_TABLE} j
         JOIN period_items i ON i.id = j.item_id
         JOIN {PREDICTION_TABLE} p ON p.item_id = j.item_id
@@ -139,7 +139,7 @@ def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
     version = period.model_version
     related = [version.parent] if version.parent is not None else []
     related += list(version.variants.all())
-    sql = f"""WITH {PERIOD_ITEMS}
+    sql = f"""WITH {period.items_sql}
         SELECT a.label, b.label, COUNT(*) FROM period_items i
         JOIN {PREDICTION_TABLE} a ON a.item_id = i.id
             AND a.model_version_id = %s AND a.status = '{OK}'
@@ -164,7 +164,7 @@ SCORED_FEATURES = f"""FROM period_items i
             AND p.model_version_id = %s AND p.status = '{OK}'"""
 
 
-def _feature_text_sql() -> str:
+def _feature_text_sql(period: Period) -> str:
     """Return SQL giving the number of scored items of the right width and their features
     as one CSV text: a line per item, the JSON array without its brackets."""
     if connection.vendor == "postgresql":
@@ -175,12 +175,12 @@ def _feature_text_sql() -> str:
     else:
         width = "json_array_length(f.features)"
         joined = "group_concat(trim(f.features, '[]'), char(10))"
-    return f"""WITH {PERIOD_ITEMS}
+    return f"""WITH {period.items_sql}
         SELECT COUNT(*), {joined} {SCORED_FEATURES} WHERE {width} = %s"""
 
 
 def _features_row_by_row(period: Period, width: int) -> np.ndarray:
-    sql = f"""WITH {PERIOD_ITEMS} SELECT f.features {SCORED_FEATURES}"""
+    sql = f"""WITH {period.items_sql} SELECT f.features {SCORED_FEATURES}"""
     rows = []
     for (features,) in rows_fetch(sql, [*period.params(), period.model_version.pk]):
         vector = json.loads(features) if isinstance(features, str) else features
@@ -202,7 +202,7 @@ def _feature_matrix(period: Period, width: int) -> np.ndarray:
     anything but numbers, the rows are read and checked one by one instead.
     """
     params = [*period.params(), period.model_version.pk, width]
-    ((count, text),) = rows_fetch(_feature_text_sql(), params)
+    ((count, text),) = rows_fetch(_feature_text_sql(period), params)
     values = np.empty((0, width))
     # Something other than numbers leaves the shape wrong: read row by row below.
     with contextlib.suppress(ValueError, pd.errors.ParserError):
@@ -247,7 +247,7 @@ def _period_counts(
     each, inspectors = _each_judgment(period, index)
     scored = _feature_matrix(period, len(bins)) if bins is not None and with_features else None
 
-    sql = f"""WITH {PERIOD_ITEMS}, {CONSENSUS}
+    sql = f"""WITH {period.items_sql}, {CONSENSUS}
         SELECT p.status, p.label, c.label, p.confidence, p.latency_ms, p.backend,
                {_lag_seconds()}, p.reason
         FROM period_items i

@@ -12,7 +12,6 @@ from analytics.period_sql import (
     COMPLETE,
     JUDGMENT_TABLE,
     OK,
-    PERIOD_ITEMS,
     PREDICTION_TABLE,
     Period,
     rows_fetch,
@@ -23,7 +22,7 @@ from analytics.stats.paired import Differences, paired_differences_from_counts
 
 def pairs_count(period: Period, index: dict[str, int]) -> Matrix:
     """Return first judgment x second judgment x model label on scored items judged twice."""
-    sql = f"""WITH {PERIOD_ITEMS}, ranked AS (
+    sql = f"""WITH {period.items_sql}, ranked AS (
             SELECT j.item_id, j.label,
                    ROW_NUMBER() OVER (PARTITION BY j.item_id ORDER BY j.created_at, j.id) AS rn
             FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id
@@ -44,7 +43,7 @@ def pairs_count(period: Period, index: dict[str, int]) -> Matrix:
 
 def fleiss_count(period: Period, index: dict[str, int]) -> dict[int, FleissSums]:
     """Return Fleiss sums per number of raters, over items judged by three or more."""
-    sql = f"""WITH {PERIOD_ITEMS}, crowded AS (
+    sql = f"""WITH {period.items_sql}, crowded AS (
             SELECT j.item_id FROM {JUDGMENT_TABLE} j JOIN period_items i ON i.id = j.item_id
             GROUP BY j.item_id HAVING COUNT(*) >= 3
         )
@@ -67,7 +66,7 @@ def paired_differences_compute(period: Period, index: dict[str, int]) -> Differe
     last judgment came. Arrival order (received_at, then id) is fixed before any label is
     known, which the order-dependent confidence sequence of the gate requires.
     """
-    sql = f"""WITH {PERIOD_ITEMS}, votes AS (
+    sql = f"""WITH {period.items_sql}, votes AS (
             SELECT j.item_id, j.label, COUNT(*) AS n FROM {JUDGMENT_TABLE} j
             JOIN period_items i ON i.id = j.item_id
             WHERE i.human_status = '{COMPLETE}'

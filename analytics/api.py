@@ -7,6 +7,7 @@ from ninja import Router
 
 from analytics.params import day_range_parse
 from analytics.registry import REPORT_KINDS
+from analytics.samples import sample_parse, sample_text
 from analytics.selectors import ReportScope
 from analytics.summaries.serialize import jsonable
 from deployments.selectors import model_key_parse, queue_model_version_find
@@ -22,7 +23,11 @@ router = Router(tags=["analytics"])
     summary="Read an analytics report as JSON",
 )
 def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
-    """Return one report of a queue's model version over a range of UTC days."""
+    """Return one report of a queue's model version over a range of UTC days.
+
+    ?sample=audit narrows it to the version's audit sample: the items it decided at intake
+    that also went to inspectors for audit.
+    """
     user = request.user
     if not user.is_authenticated:
         return problem_response(request, 401, "log in as an ml_lead or admin to read reports")
@@ -45,10 +50,13 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         return problem_response(request, 404, f"queue '{slug}' has no model version {model}")
     try:
         since, until = day_range_parse(request.GET)
+        sample = sample_parse(request.GET)
         options = REPORT_KINDS[kind].options_parse(request.GET)
     except ValueError as exc:
         return problem_response(request, 400, str(exc))
-    scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
+    scope = ReportScope(
+        queue=queue, model_version=model_version, since=since, until=until, sample=sample
+    )
     report = REPORT_KINDS[kind].build(scope, options)
     body = {
         "kind": kind,
@@ -56,6 +64,8 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         "model": model_version.key,
         "since": since.isoformat(),
         "until": until.isoformat(),
+        "sample": sample,
+        "sample_text": sample_text(sample=sample, model_version=model_version),
         "report": jsonable(report),
     }
     return api.create_response(request, body, status=200)

@@ -13,6 +13,7 @@ from analytics.adjudication import adjudication_outcome_counts
 from analytics.config import analytics_settings
 from analytics.days import day_bounds
 from analytics.judged_predictions import judgments_with_prediction
+from analytics.samples import audit_items_q
 from analytics.selectors import ReportScope, scope_counts_gather
 from analytics.summaries.agreement import AdjudicationOutcomes
 
@@ -113,6 +114,8 @@ def _disagreeing_judgments(
         condition &= Q(model_confidence__lte=filters.confidence_max)
     if filters.inspector is not None:
         condition &= Q(inspector__username=filters.inspector)
+    if scope.sample == "audit":
+        condition &= audit_items_q(model_version=scope.model_version, prefix="item__")
     return judgments_with_prediction(model_version=scope.model_version).filter(condition)
 
 
@@ -188,7 +191,8 @@ def report_disagreements(
     _, end = day_bounds(scope.until)
     # The rolled-up "each judgment" table of the scope: class-pair totals and what awaits
     # adjudication come from it, with no scan of the period's judgments.
-    table = scope_counts_gather(scope=scope, with_features=False).total.confusion_each
+    gathered = scope_counts_gather(scope=scope, with_features=False)
+    table = gathered.total.confusion_each
     judgments = _disagreeing_judgments(scope, filters, start, end)
     pairs = _class_pairs(table, _labels(scope), filters, judgments)
     total = sum(pair.count for pair in pairs)
@@ -209,6 +213,10 @@ def report_disagreements(
             start=start,
             end=end,
             disagreeing_judgments=disagreeing,
+            audit_only=scope.sample == "audit",
         ),
-        empty_reason="" if total else _empty_reason(scope, filters, judged),
+        empty_reason=""
+        if total
+        else scope.audit_empty_reason(gathered.total.items)
+        or _empty_reason(scope, filters, judged),
     )

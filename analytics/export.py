@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.db.models import Prefetch
 
 from analytics.days import day_bounds
+from analytics.samples import audit_items_q
 from analytics.selectors import ReportScope
 from deployments.models import Prediction
 from inspections.models import Item, Judgment
@@ -38,27 +39,26 @@ def export_header(scope: ReportScope) -> list[str]:
 
 
 def export_rows(scope: ReportScope) -> Iterator[list[object]]:
-    """Yield one row per item of the scope received in its days, oldest first.
+    """Yield one row per item of the scope (of its sample) received in its days, oldest first.
 
     Human decisions are every judgment of the item in the order they were recorded,
     joined with ";"; prediction columns are empty where the version has not scored the item.
     """
     start, _ = day_bounds(scope.since)
     _, end = day_bounds(scope.until)
-    items = (
-        Item.objects.filter(queue=scope.queue, received_at__gte=start, received_at__lt=end)
-        .order_by("received_at", "id")
-        .prefetch_related(
-            Prefetch(
-                "judgments",
-                queryset=Judgment.objects.select_related("inspector").order_by("created_at", "id"),
-            ),
-            Prefetch(
-                "predictions",
-                queryset=Prediction.objects.filter(model_version=scope.model_version),
-                to_attr="scope_predictions",
-            ),
-        )
+    items = Item.objects.filter(queue=scope.queue, received_at__gte=start, received_at__lt=end)
+    if scope.sample == "audit":
+        items = items.filter(audit_items_q(model_version=scope.model_version))
+    items = items.order_by("received_at", "id").prefetch_related(
+        Prefetch(
+            "judgments",
+            queryset=Judgment.objects.select_related("inspector").order_by("created_at", "id"),
+        ),
+        Prefetch(
+            "predictions",
+            queryset=Prediction.objects.filter(model_version=scope.model_version),
+            to_attr="scope_predictions",
+        ),
     )
     for item in items.iterator(chunk_size=CHUNK):
         judgments = list(item.judgments.all())

@@ -65,27 +65,43 @@ class ReferenceProfile(models.Model):
 
 
 class DailyRollup(models.Model):
-    """Every count of one queue, model version and closed day (see analytics.counts)."""
+    """Every count of one queue, model version, closed day and sample (see analytics.counts).
+
+    Sample "all" counts every item of the day; "audit" only the version's audit sample
+    (analytics.samples), stored only for days the version has audit items. Both are
+    computed together, so a day with a current "all" rollup and no "audit" one had none.
+    """
+
+    class Sample(models.TextChoices):
+        ALL = "all", "every item"
+        AUDIT = "audit", "the version's audit sample"
 
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="rollups")
     model_version = models.ForeignKey(
         ModelVersion, on_delete=models.CASCADE, related_name="rollups"
     )
     day = models.DateField(help_text="UTC day the items were received.")
+    sample = models.CharField(
+        max_length=5,
+        choices=Sample.choices,
+        default=Sample.ALL,
+        help_text="Which of the day's items are counted: all, or the version's audit sample.",
+    )
     items = models.PositiveIntegerField()
     counts = models.JSONField(help_text="analytics.counts.period_counts_to_json of the day.")
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["queue", "model_version", "day"]
+        ordering = ["queue", "model_version", "day", "sample"]
         constraints = [
             models.UniqueConstraint(
-                fields=["queue", "model_version", "day"], name="rollup_one_per_version_and_day"
+                fields=["queue", "model_version", "day", "sample"],
+                name="rollup_one_per_version_day_and_sample",
             )
         ]
 
     def __str__(self) -> str:
-        return f"{self.model_version_id} on {self.day}"
+        return f"{self.model_version_id} on {self.day} ({self.sample})"
 
 
 class Adjudication(models.Model):

@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
+
 from analytics.aggregation import queue_period_counts
 from analytics.days import day_bounds
+from analytics.samples import SAMPLE_DEFAULT, Sample
 from analytics.selectors import (
     ReportScope,
     ScopeCounts,
@@ -29,7 +32,7 @@ from analytics.summaries.headlines import (
     Headline,
     finite_or_none,
 )
-from deployments.models import Deployment, ModelVersion, Prediction
+from deployments.models import Decision, Deployment, ModelVersion, Prediction
 from inspections.models import Item, Queue
 
 
@@ -48,6 +51,8 @@ class VersionFigures:
     agreement_high: float
     # In HEADLINE_RULES order; empty when the version has scored nothing yet.
     figures: list[Headline]
+    # Why the version has no figures in this sample, as a sentence; "" when it has some.
+    empty_reason: str = ""
 
     @property
     def agreement(self) -> float | None:
@@ -60,7 +65,11 @@ class VersionFigures:
 
 @dataclass(frozen=True)
 class QueueOverview:
-    """A queue's counts over a range of days and its model versions side by side."""
+    """A queue's counts over a range of days and its model versions side by side.
+
+    With the audit sample, the queue's counts are those of its audit items (each decided
+    by one version, so the versions' audit counts add up to the queue's).
+    """
 
     queue: Queue
     items: int
@@ -68,6 +77,7 @@ class QueueOverview:
     judgments: int
     double_inspected: int
     versions: list[VersionFigures]
+    sample: Sample = SAMPLE_DEFAULT
 
     @property
     def scored_versions(self) -> list[VersionFigures]:
@@ -142,27 +152,45 @@ def _headlines(scope: ReportScope, gathered: ScopeCounts) -> list[Headline]:
     return [figures[rule.key] for rule in HEADLINE_RULES]
 
 
-def queue_overview(*, queue: Queue, since: date, until: date) -> QueueOverview:
+def _has_sample(version: ModelVersion, sample: Sample) -> bool:
+    """Return whether the version may have figures in this sample: one indexed look-up.
+
+    A version that never scored an item has no rollup either: gathering its counts would
+    aggregate every day of the range live, for zeros. (A DISTINCT over the queue's
+    predictions would read them all.)
+    """
+    rows = Decision if sample == "audit" else Prediction
+    return rows.objects.filter(model_version=version).exists()
+
+
+def queue_overview(
+    *, queue: Queue, since: date, until: date, sample: Sample = SAMPLE_DEFAULT
+) -> QueueOverview:
     """Return a queue's counts over the UTC days since..until and each version's figures."""
     roles = dict(Deployment.objects.filter(queue=queue).values_list("model_version_id", "role"))
     versions = []
     queue_counts = None
+    audit_counts = np.zeros(3, np.int64)  # items, judgments, multi-judged items
     for version in ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"):
         figures: list[Headline] = []
-        predictions = errors = compared = agreed = 0
-        # One indexed look-up per version (a DISTINCT over the queue's predictions reads them all).
-        if Prediction.objects.filter(model_version=version).exists():
-            # A version that never scored an item has no rollup either: gathering its
-            # counts would aggregate every day of the range live, for zeros.
-            scope = ReportScope(queue=queue, model_version=version, since=since, until=until)
+        predictions = errors = compared = agreed = items = 0
+        scope = ReportScope(
+            queue=queue, model_version=version, since=since, until=until, sample=sample
+        )
+        if _has_sample(version, sample):
             gathered = scope_counts_gather(scope=scope)
             total = gathered.total
-            queue_counts = queue_counts or (total.items, total.judgments, total.multi_judged)
+            counts = (total.items, total.judgments, total.multi_judged)
+            queue_counts = queue_counts or counts
+            audit_counts += counts
+            items = total.items
             predictions = total.scored_ok + total.scored_error
             errors = total.scored_error
             compared = int(total.confusion_each.sum())
             agreed = int(total.confusion_each.trace())
-            figures = _headlines(scope, gathered)
+            # An empty audit sample has no figures, only the sentence saying why.
+            if items or sample == "all":
+                figures = _headlines(scope, gathered)
         low, high = wilson_interval(agreed, compared)
         versions.append(
             VersionFigures(
@@ -175,20 +203,27 @@ def queue_overview(*, queue: Queue, since: date, until: date) -> QueueOverview:
                 agreement_low=low,
                 agreement_high=high,
                 figures=figures,
+                empty_reason=scope.audit_empty_reason(items),
             )
         )
     start, _ = day_bounds(since)
     _, end = day_bounds(until)
-    if queue_counts is None:
+    if sample == "audit":
+        # Every audit item is one version's: the versions' audit counts add up.
+        queue_counts = (int(audit_counts[0]), int(audit_counts[1]), int(audit_counts[2]))
+    elif queue_counts is None:
         # No model scores this queue: there is no rollup to read the queue's counts from.
         queue_counts = queue_period_counts(queue=queue, start=start, end=end)
     items, judgments, multi_judged = queue_counts
-    awaiting = Item.objects.filter(
+    waiting = Item.objects.filter(
         queue=queue,
         human_status=Item.HumanStatus.PENDING,
         received_at__gte=start,
         received_at__lt=end,
-    ).count()
+    )
+    if sample == "audit":
+        waiting = waiting.filter(audit_sample=True)
+    awaiting = waiting.count()
     return QueueOverview(
         queue=queue,
         items=items,
@@ -196,4 +231,5 @@ def queue_overview(*, queue: Queue, since: date, until: date) -> QueueOverview:
         judgments=judgments,
         double_inspected=multi_judged,
         versions=versions,
+        sample=sample,
     )

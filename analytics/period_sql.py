@@ -12,20 +12,34 @@ from typing import Any
 
 from django.db import connection
 
-from deployments.models import ModelVersion, Prediction
+from analytics.samples import SAMPLE_DEFAULT, Sample
+from deployments.models import Decision, ModelVersion, Prediction
 from inspections.models import Item, Judgment, Queue
 
 # Table names and state values come from the models, so a rename cannot leave the SQL behind.
 ITEM_TABLE = Item._meta.db_table
 JUDGMENT_TABLE = Judgment._meta.db_table
 PREDICTION_TABLE = Prediction._meta.db_table
+DECISION_TABLE = Decision._meta.db_table
 COMPLETE = Item.HumanStatus.COMPLETE.value
 OK = Prediction.Status.OK.value
+DECIDED = Decision.Outcome.DECIDED.value
 
 PERIOD_ITEMS = f"""
 period_items AS (
     SELECT id, received_at, human_status FROM {ITEM_TABLE}
     WHERE queue_id = %s AND received_at >= %s AND received_at < %s
+)"""  # noqa: S608
+
+# The same items narrowed to one version's audit sample (analytics.samples): decided by
+# that version at intake and sent to inspectors as well. A decision is one per item, so
+# the join keeps one row per item.
+AUDIT_PERIOD_ITEMS = f"""
+period_items AS (
+    SELECT i.id, i.received_at, i.human_status FROM {ITEM_TABLE} i
+    JOIN {DECISION_TABLE} d ON d.item_id = i.id
+    WHERE i.queue_id = %s AND i.received_at >= %s AND i.received_at < %s
+        AND i.audit_sample = %s AND d.model_version_id = %s AND d.outcome = '{DECIDED}'
 )"""  # noqa: S608
 
 CONSENSUS = f"""
@@ -45,17 +59,26 @@ judged AS (
 
 @dataclass(frozen=True)
 class Period:
-    """The rows of one queue and model version received in [start, end)."""
+    """The rows of one queue and model version received in [start, end), of one sample."""
 
     queue: Queue
     model_version: ModelVersion
     start: datetime
     end: datetime
+    sample: Sample = SAMPLE_DEFAULT
+
+    @property
+    def items_sql(self) -> str:
+        """Return the period_items CTE of this sample (PERIOD_ITEMS or AUDIT_PERIOD_ITEMS)."""
+        return AUDIT_PERIOD_ITEMS if self.sample == "audit" else PERIOD_ITEMS
 
     def params(self) -> list[Any]:
-        """Return the PERIOD_ITEMS parameters, adapted for the database in use."""
+        """Return the parameters of ``items_sql``, adapted for the database in use."""
         adapt = connection.ops.adapt_datetimefield_value
-        return [self.queue.pk, adapt(self.start), adapt(self.end)]
+        params = [self.queue.pk, adapt(self.start), adapt(self.end)]
+        if self.sample == "audit":
+            params += [True, self.model_version.pk]
+        return params
 
 
 def rows_fetch(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:

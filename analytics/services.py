@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 from django.db import transaction
@@ -14,14 +14,16 @@ from analytics.aggregation import Period, period_counts_compute
 from analytics.config import analytics_settings
 from analytics.days import day_bounds, utc_today
 from analytics.models import DailyRollup, ReferenceProfile
+from analytics.samples import audit_items_q
 from analytics.stats.binning import (
     ReferenceBins,
     feature_histograms,
     reference_bins_with_range_by_feature,
 )
 from analytics.stats.counts import ROLLUP_FORMAT, period_counts_to_json
-from deployments.models import ModelVersion, Prediction
+from deployments.models import Decision, ModelVersion, Prediction
 from deployments.registry import reference_data
+from inspections.models import Item
 
 logger = logging.getLogger(__name__)
 
@@ -105,28 +107,68 @@ def reference_profile_ensure(*, model_version: ModelVersion) -> ReferenceProfile
     return reference_profile_build(model_version=model_version) or existing
 
 
+def _has_audit_items(*, model_version: ModelVersion, start: datetime, end: datetime) -> bool:
+    """Return whether the version has audit items received in [start, end)."""
+    # A version that never decided an item (every shadow version) is answered by an index.
+    if not Decision.objects.filter(model_version=model_version).exists():
+        return False
+    return Item.objects.filter(
+        audit_items_q(model_version=model_version),
+        queue_id=model_version.queue_id,
+        received_at__gte=start,
+        received_at__lt=end,
+    ).exists()
+
+
 def rollup_compute(*, model_version: ModelVersion, day: date) -> DailyRollup:
-    """Compute one closed day's counts and replace that day's rollup with them."""
+    """Compute one closed day's counts and replace that day's rollups with them.
+
+    Returns the every-item rollup. The version's audit-sample rollup of the day is computed
+    in the same transaction when the day has audit items, and removed when it has none:
+    a day rolled up in the current format without an audit rollup has no audit items.
+    """
     if day >= utc_today():
         raise ValueError(f"{day} is not closed yet; the open day is aggregated at request time")
     profile = reference_profile_ensure(model_version=model_version)
+    bins = profile_bins(profile) if profile else None
     start, end = day_bounds(day)
+    queue = model_version.queue
     counts = period_counts_compute(
-        period=Period(queue=model_version.queue, model_version=model_version, start=start, end=end),
-        bins=profile_bins(profile) if profile else None,
+        period=Period(queue=queue, model_version=model_version, start=start, end=end), bins=bins
     )
+    audit = None
+    if _has_audit_items(model_version=model_version, start=start, end=end):
+        audit = period_counts_compute(
+            period=Period(
+                queue=queue, model_version=model_version, start=start, end=end, sample="audit"
+            ),
+            bins=bins,
+        )
     with transaction.atomic():
         rollup, _ = DailyRollup.objects.update_or_create(
-            queue=model_version.queue,
+            queue=queue,
             model_version=model_version,
             day=day,
+            sample=DailyRollup.Sample.ALL,
             defaults={"items": counts.items, "counts": period_counts_to_json(counts)},
         )
+        if audit is None:
+            DailyRollup.objects.filter(
+                model_version=model_version, day=day, sample=DailyRollup.Sample.AUDIT
+            ).delete()
+        else:
+            DailyRollup.objects.update_or_create(
+                queue=queue,
+                model_version=model_version,
+                day=day,
+                sample=DailyRollup.Sample.AUDIT,
+                defaults={"items": audit.items, "counts": period_counts_to_json(audit)},
+            )
     return rollup
 
 
 def rollups_refresh(*, today: date | None = None) -> int:
-    """Roll up every closed day that lacks a rollup or may still change; return how many.
+    """Roll up every closed day that lacks a rollup or may still change; return how many days.
 
     Judgments and predictions arrive after their item, so the last ROLLUP_LOOKBACK_DAYS
     closed days are recomputed on every run; older days only when missing or stored in
@@ -145,7 +187,10 @@ def rollups_refresh(*, today: date | None = None) -> int:
         day = max(first.astimezone(UTC).date(), today - timedelta(days=backfill))
         done = set(
             DailyRollup.objects.filter(
-                model_version=version, day__gte=day, counts__format=ROLLUP_FORMAT
+                model_version=version,
+                day__gte=day,
+                sample=DailyRollup.Sample.ALL,
+                counts__format=ROLLUP_FORMAT,
             ).values_list("day", flat=True)
         )
         while day < today:

@@ -16,8 +16,18 @@ from analytics.export import export_csv_lines
 from analytics.overview import queue_overview
 from analytics.params import day_range_parse
 from analytics.registry import REPORT_KINDS, report_kind_titles
+from analytics.samples import (
+    SAMPLE_DEFAULT,
+    SAMPLE_TITLES,
+    SAMPLES,
+    Sample,
+    sample_parse,
+    sample_text,
+)
 from analytics.selectors import ReportScope
+from analytics.summaries.confidence import ConfidenceReport
 from analytics.summaries.headlines import HEADLINE_RULES
+from analytics.views_deferral import deferral_context
 from deployments.models import Deployment, ModelVersion
 from deployments.selectors import queue_model_version_find
 from inspections.models import Queue
@@ -42,9 +52,32 @@ def _model_version_pick(queue: Queue, key: str) -> ModelVersion | None:
     return versions.order_by("name", "created_at").first()
 
 
-def _query(model_version: ModelVersion, since: date, until: date, **more: object) -> str:
+def _query(
+    model_version: ModelVersion, since: date, until: date, sample: Sample, **more: object
+) -> str:
     params = {"model": model_version.key, "since": since.isoformat(), "until": until.isoformat()}
+    if sample != SAMPLE_DEFAULT:
+        params["sample"] = sample
     return urlencode({**params, **{k: v for k, v in more.items() if v not in (None, "")}})
+
+
+def _sample_links(request: HttpRequest, sample: Sample) -> list[dict[str, object]]:
+    """Return the sample switch: this page's URL with each sample, the shown one marked."""
+    links = []
+    for choice in SAMPLES:
+        params = {k: v for k, v in request.GET.items() if k not in ("sample", "page")}
+        if choice != SAMPLE_DEFAULT:
+            params["sample"] = choice
+        query = urlencode(params)
+        links.append(
+            {
+                "sample": choice,
+                "title": SAMPLE_TITLES[choice],
+                "url": f"{request.path}?{query}" if query else request.path,
+                "current": choice == sample,
+            }
+        )
+    return links
 
 
 @require_GET
@@ -54,16 +87,23 @@ def overview(request: HttpRequest) -> HttpResponse:
     """Show every queue with its model versions side by side and a light per figure."""
     try:
         since, until = day_range_parse(request.GET)
+        sample = sample_parse(request.GET)
     except ValueError as exc:
         return render(request, "analytics/overview.html", {"error": str(exc)}, status=400)
     queues = list(Queue.objects.order_by("name"))
-    overviews = [queue_overview(queue=queue, since=since, until=until) for queue in queues]
+    overviews = [
+        queue_overview(queue=queue, since=since, until=until, sample=sample) for queue in queues
+    ]
     context = {
         "overviews": overviews,
         "rules": HEADLINE_RULES,
         "since": since,
         "until": until,
         "kinds": report_kind_titles(),
+        "sample": sample,
+        "sample_title": SAMPLE_TITLES[sample],
+        "sample_links": _sample_links(request, sample),
+        "sample_query": "" if sample == SAMPLE_DEFAULT else f"&sample={sample}",
     }
     return render(request, "analytics/overview.html", context)
 
@@ -99,16 +139,24 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         return render(request, "analytics/report.html", context)
     try:
         since, until = day_range_parse(request.GET)
+        sample = sample_parse(request.GET)
         options = report_kind.options_parse(request.GET)
     except ValueError as exc:
         context["error"] = str(exc)
         return render(request, "analytics/report.html", context, status=400)
-    scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
+    scope = ReportScope(
+        queue=queue, model_version=model_version, since=since, until=until, sample=sample
+    )
     report = report_kind.build(scope, options)
-    query = _query(model_version, since, until)
+    query = _query(model_version, since, until, sample)
     filters = {k: request.GET.get(k, "") for k in report_kind.filters}
-    page_query = _query(model_version, since, until, **filters)
+    page_query = _query(model_version, since, until, sample, **filters)
+    if isinstance(report, ConfidenceReport):
+        context["deferral"] = deferral_context(request, queue, report)
     context.update(
+        sample=sample,
+        sample_text=sample_text(sample=sample, model_version=model_version),
+        sample_links=_sample_links(request, sample),
         since=since,
         until=until,
         report=report,
@@ -133,10 +181,14 @@ def export_csv(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpR
         raise Http404(f"queue '{slug}' has no model version")
     try:
         since, until = day_range_parse(request.GET)
+        sample = sample_parse(request.GET)
     except ValueError as exc:
         return HttpResponse(str(exc), status=400, content_type="text/plain")
-    scope = ReportScope(queue=queue, model_version=model_version, since=since, until=until)
-    name = f"{queue.slug}-{model_version.name}-{model_version.version}-{since}-{until}.csv"
+    scope = ReportScope(
+        queue=queue, model_version=model_version, since=since, until=until, sample=sample
+    )
+    suffix = "-audit" if sample == "audit" else ""
+    name = f"{queue.slug}-{model_version.name}-{model_version.version}-{since}-{until}{suffix}.csv"
     return StreamingHttpResponse(
         export_csv_lines(scope),
         content_type="text/csv; charset=utf-8",

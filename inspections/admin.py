@@ -22,6 +22,11 @@ class QueueAdmin(admin.ModelAdmin):
     ]
     prepopulated_fields = {"slug": ["name"]}
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Queue | None = None) -> list[str]:
+        # The deferral threshold routes live traffic: it changes through the confidence
+        # report or the API, which audit the change and tell every web process.
+        return ["deferral_threshold"] if obj is not None else []
+
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):

@@ -216,7 +216,10 @@ def history_rollups(*, versions: list[ModelVersion], first_day: date, last_day: 
     for version in versions:
         done = set(
             DailyRollup.objects.filter(
-                model_version=version, day__gte=first_day, counts__format=ROLLUP_FORMAT
+                model_version=version,
+                day__gte=first_day,
+                sample=DailyRollup.Sample.ALL,
+                counts__format=ROLLUP_FORMAT,
             ).values_list("day", flat=True)
         )
         day = first_day

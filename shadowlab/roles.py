@@ -18,6 +18,8 @@ KILL_SWITCH = "deployments.flip_kill_switch"
 VIEW_PROMOTIONS = "deployments.view_promotionrequest"
 VIEW_ROLLOUT = "deployments.view_rolloutcontrol"
 VIEW_AUDIT_LOG = "deployments.view_auditevent"
+# A queue's settings, its deferral threshold among them: admins only.
+CHANGE_QUEUE = "inspections.change_queue"
 
 # What ml_leads and admins both read about the gate and the rollout.
 _ROLLOUT_VIEWS = [
@@ -111,6 +113,10 @@ def can_flip_kill_switch(user: AnyUser) -> bool:
 
 def can_roll_back(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(DEPLOY_MODELS)
+
+
+def can_set_deferral_threshold(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(CHANGE_QUEUE)
 
 
 def can_view_audit_log(user: AnyUser) -> bool:

@@ -4,6 +4,7 @@ from django.urls import include, path
 from analytics.api import router as reports_router
 from analytics.api_gate import router as gate_router
 from deployments.api import router as rollout_router
+from deployments.api_deferral import router as deferral_router
 from inspections import views as inspection_views
 from inspections.api import router as items_router
 from shadowlab import health
@@ -15,6 +16,7 @@ api.add_router("", items_router)
 api.add_router("/v1/queues/", reports_router)
 api.add_router("/v1/", gate_router)
 api.add_router("/v1/", rollout_router)
+api.add_router("/v1/", deferral_router)
 
 urlpatterns = [
     path("", inspection_views.home, name="home"),

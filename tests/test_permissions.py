@@ -55,6 +55,10 @@ MATRIX = [
     ("GET",  "/rollout/digits/kill-switch", 405,    405,         405,      405,      405),
     ("GET",  "/rollout/promotions/9/", LOGIN,       403,         404,      404,      403),
     ("POST", "/rollout/promotions/9/decide", LOGIN, 403,         403,      404,      403),
+    # "Use this threshold" on the confidence report. The admin's empty form names no
+    # model version: let in and refused as invalid, the threshold unchanged.
+    ("POST", "/overview/digits/deferral-threshold", LOGIN, 403,  403,      400,      403),
+    ("GET",  "/overview/digits/deferral-threshold", 405,   405,  405,      405,      405),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
     ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
@@ -89,6 +93,8 @@ def test_each_role_gets_the_expected_answer_from_each_view(
         # Refused means nothing changed.
         assert not Judgment.objects.exists()
         assert not ModelVersion.objects.exists()
+    queue.refresh_from_db()
+    assert queue.deferral_threshold == 0.0
 
 
 def test_an_inspector_judging_from_the_page_records_the_judgment(client_for, inspector, queue):
@@ -318,3 +324,48 @@ def test_the_rollout_entry_is_in_the_navigation_of_ml_leads_and_admins_only(
     for user in (ml_lead, admin_user):
         html = client_for(user).get("/overview/").content.decode()
         assert 'href="/rollout/">Rollout</a>' in html
+
+
+# A queue's deferral threshold over the API (session login, CSRF on writes): only admins
+# set it; ml_leads read it with the rest of the rollout.
+# fmt: off
+DEFERRAL_API_MATRIX = [
+    # method path                                      anonymous inspector ml_lead admin outsider
+    ("PUT", "/api/v1/queues/digits/deferral-threshold", 401,     403,      403,    200,  403),
+    ("GET", "/api/v1/queues/digits/deferral-threshold", 401,     403,      200,    200,  403),
+]
+# fmt: on
+
+DEFERRAL_API_CASES = [
+    pytest.param(role, method, path, expected, id=f"{role}-{method}-{path}")
+    for method, path, *row in DEFERRAL_API_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "expected"), DEFERRAL_API_CASES)
+def test_each_role_gets_the_expected_answer_from_the_deferral_threshold_api(
+    request, client_for, queue, role, method, path, expected
+):
+    from deployments.models import AuditEvent
+
+    user = None if role == "anonymous" else request.getfixturevalue(role)
+    client = client_for(user)
+
+    if method == "PUT":
+        body = json.dumps({"threshold": 0.9})
+        response = client.put(path, body, content_type="application/json")
+    else:
+        response = client.get(path)
+
+    assert response.status_code == expected, response.content
+    queue.refresh_from_db()
+    if expected >= 400:
+        assert response.json()["detail"]
+    if method == "PUT" and expected == 200:
+        assert queue.deferral_threshold == 0.9
+        assert AuditEvent.objects.get().action == "deferral_threshold.set"
+    else:
+        # Refused, or only read: nothing changed.
+        assert queue.deferral_threshold == 0.0
+        assert not AuditEvent.objects.exists()

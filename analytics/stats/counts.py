@@ -43,8 +43,10 @@ Matrix = npt.NDArray[np.int64]
 # Bumped whenever PeriodCounts gains a count: a rollup stored in an older format is
 # recomputed by the periodic task and, until then, aggregated at request time.
 # 3: paired differences of panel items; 4: feature counts on range-aware bins
-# (ReferenceProfile format 2), feature_extremes.
-ROLLUP_FORMAT = 4
+# (ReferenceProfile format 2), feature_extremes; 5: a day's audit-sample rollup is computed
+# with its every-item one (analytics.samples), so a day rolled up in format 5 without an
+# audit rollup had no audit items.
+ROLLUP_FORMAT = 5
 
 
 def log_histogram(values: npt.ArrayLike, edges: np.ndarray) -> Matrix:

@@ -29,6 +29,7 @@ from analytics.stats.quantile_interval import (
     percentile_interval_from_histogram,
 )
 from analytics.summaries.agreement import RULES
+from analytics.summaries.deferral import DeferralReport
 from analytics.summaries.headlines import HEADLINE_RULE, FigureLight, figure_light
 
 COVERAGE_THRESHOLDS = np.arange(100) / 100
@@ -69,6 +70,8 @@ class ConfidenceReport:
     coverage_low: list[float]
     coverage_high: list[float]
     empty_reason: str
+    # The queue's deferral threshold on these items, and the thresholds suggested.
+    deferral: DeferralReport | None = None
 
 
 def confidence_summary(*, total: PeriodCounts) -> ConfidenceReport:
