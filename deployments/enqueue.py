@@ -10,6 +10,7 @@ from django.conf import settings
 from deployments.batching import buffer_get
 from deployments.models import Deployment
 from deployments.scoring_message import features_pack
+from deployments.selectors import SCORING_ROLES
 
 log = logging.getLogger("shadowlab.scoring")
 
@@ -24,9 +25,12 @@ class NewItem:
 
 
 def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
-    """Queue new items for every model version in shadow on their queue; return versions reached.
+    """Queue new items for every version deployed on their queue; return versions reached.
 
-    Called after commit. The message carries the features intake already validated, so a
+    Every version that is not retired scores every new item: shadow versions, and the
+    canary, live and standby versions too, so that reports keep measuring each of them on
+    all items (not only on those it decided) and a standby stays measured for a switch
+    back. Called after commit. The message carries the features intake already validated, so a
     worker need not read the items back: it scores and writes. Items go through this
     process's scoring buffer, which sends full batches at once and the rest within
     SCORING_MAX_WAIT_MS. If the broker is down the items stay unscored and the sweeper
@@ -35,7 +39,7 @@ def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
     if not items:
         return 0
     version_ids = list(
-        Deployment.objects.filter(queue_id=queue_id, role=Deployment.Role.SHADOW).values_list(
+        Deployment.objects.filter(queue_id=queue_id, role__in=SCORING_ROLES).values_list(
             "model_version_id", flat=True
         )
     )

@@ -117,17 +117,41 @@ class LiveScorer:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-score")
 
     def score(self, features: Sequence[float]) -> LiveResult:
+        """Score one item within the budget; a fallback result says why there is no answer."""
+        return self.score_batch([features], chunk_rows=1)[0]
+
+    def score_batch(
+        self, rows: Sequence[Sequence[float]], *, chunk_rows: int = 64
+    ) -> list[LiveResult]:
+        """Score many items, chunk_rows per model call, each call within the budget.
+
+        One call is one success or failure for the breaker, so a slow batch opens it as a
+        slow item would; rows after that fall back as "circuit open" without waiting.
+        """
+        results: list[LiveResult | None] = [None] * len(rows)
+        valid: list[int] = []
+        for index, features in enumerate(rows):
+            if len(features) != self.runner.input_width or not all(map(is_finite_number, features)):
+                results[index] = LiveResult(None, None, None, 0.0, "invalid features")
+            else:
+                valid.append(index)
+        for start in range(0, len(valid), max(1, chunk_rows)):
+            chunk = valid[start : start + max(1, chunk_rows)]
+            for index, result in zip(chunk, self._call([rows[i] for i in chunk]), strict=True):
+                results[index] = result
+        return [result for result in results if result is not None]
+
+    def _call(self, rows: list[Sequence[float]]) -> list[LiveResult]:
         started = time.perf_counter()
 
-        def fallback(reason: str) -> LiveResult:
-            return LiveResult(None, None, None, (time.perf_counter() - started) * 1000, reason)
+        def fallback(reason: str) -> list[LiveResult]:
+            spent = (time.perf_counter() - started) * 1000
+            return [LiveResult(None, None, None, spent, reason)] * len(rows)
 
-        if len(features) != self.runner.input_width or not all(map(is_finite_number, features)):
-            return fallback("invalid features")
         if not self.breaker.allow():
             return fallback("circuit open")
-        row = np.asarray([features], dtype=np.float32)
-        future = self._pool.submit(self.runner.predict, row)
+        matrix = np.asarray(rows, dtype=np.float32)
+        future = self._pool.submit(self.runner.predict, matrix)
         try:
             result = future.result(timeout=self.budget_seconds)
         except FutureTimeout:
@@ -136,17 +160,28 @@ class LiveScorer:
         except Exception as exc:
             self.breaker.record_failure()
             return fallback(f"inference failed: {type(exc).__name__}: {exc}")
-        probabilities = result.probabilities[0]
-        if not np.all(np.isfinite(probabilities)):
+        finite = np.isfinite(result.probabilities).all(axis=1)
+        if not finite.all():
             self.breaker.record_failure()
-            return fallback("model returned non-finite probabilities")
-        self.breaker.record_success()
-        return LiveResult(
-            label=self.labels[int(result.label_indices[0])],
-            confidence=float(probabilities.max()),
-            probabilities=[float(p) for p in probabilities],
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        else:
+            self.breaker.record_success()
+        spent = (time.perf_counter() - started) * 1000
+        answers: list[LiveResult] = []
+        for row, probabilities in enumerate(result.probabilities):
+            if not finite[row]:
+                answers.append(
+                    LiveResult(None, None, None, spent, "model returned non-finite probabilities")
+                )
+                continue
+            answers.append(
+                LiveResult(
+                    label=self.labels[int(result.label_indices[row])],
+                    confidence=float(probabilities.max()),
+                    probabilities=[float(p) for p in probabilities],
+                    latency_ms=spent,
+                )
+            )
+        return answers
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

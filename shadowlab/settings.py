@@ -248,6 +248,8 @@ SHADOWLAB = {
     "LIVE_BUDGET_MS": env.float("SHADOWLAB_LIVE_BUDGET_MS", default=50.0),
     "BREAKER_FAILURES": env.int("SHADOWLAB_BREAKER_FAILURES", default=5),
     "BREAKER_OPEN_SECONDS": env.float("SHADOWLAB_BREAKER_OPEN_SECONDS", default=30.0),
+    # Batch intake scores this many items per model call, each call within the budget above.
+    "LIVE_BATCH_ROWS": env.int("SHADOWLAB_LIVE_BATCH_ROWS", default=64),
     # ONNX Runtime: one intra-op thread per worker process is fastest on small models.
     "ORT_INTRA_OP_THREADS": env.int("SHADOWLAB_ORT_INTRA_OP_THREADS", default=1),
     # In order of preference; those the installed onnxruntime does not offer are skipped, so
