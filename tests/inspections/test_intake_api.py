@@ -43,7 +43,7 @@ def test_a_valid_item_is_stored_routed_to_humans_and_answered_with_201(api_token
 
     assert response.status_code == 201
     item = Item.objects.get()
-    assert response.json() == {"id": item.pk, "route": "human", "decision": None}
+    assert response.json() == {"id": item.pk, "route": "human", "decision": None, "route_note": ""}
     assert (item.queue, item.external_id, item.features) == (queue, "scan-1", GOOD_FEATURES)
     assert item.human_status == Item.HumanStatus.PENDING
 
@@ -242,10 +242,14 @@ def test_reading_an_item_gives_its_status_decision_and_judgments_but_no_predicti
         "status",
         "judgments_needed",
         "decision",
+        "decided_by",
+        "route_note",
         "judgments",
     }
     assert (read["id"], read["queue"], read["external_id"]) == (item.pk, "digits", "scan-9")
     assert (read["status"], read["decision"], read["route"]) == ("complete", "7", "human")
+    assert read["decided_by"] == "inspectors"
+    assert pending.json()["decided_by"] is None
     assert [j["label"] for j in read["judgments"]] == ["7"]
     assert set(read["judgments"][0]) == {"label", "created_at"}
     text = json.dumps(read).lower()
