@@ -17,7 +17,6 @@ from scipy import stats
 
 from deployments import live, routing, routing_table, sweeper, transitions
 from deployments.models import AuditEvent, Decision, Deployment
-from deployments.registry import model_version_register
 from deployments.rollout import (
     kill_switch_set,
     rollout_move,
@@ -28,7 +27,13 @@ from deployments.routing_table import queue_routing
 from inspections.models import Item
 from inspections.services import item_create, items_intake_batch
 from tests.deployments.live_models import failing_classifier, slow_classifier, version_with_model
-from tests.deployments.rollout_factories import deployment_make, version_make
+from tests.deployments.rollout_factories import (
+    deployment_make,
+    queue_quiet,
+    rollout_canary,
+    rollout_live,
+    version_make,
+)
 
 ITEMS = 10_000
 # A share outside this two-sided binomial interval happens by chance once in a million runs.
@@ -157,41 +162,6 @@ def test_an_answer_settles_the_route(answer, route, outcome, note):
 # Routing at intake, with real ONNX models
 
 
-def _live(version, actor=None):
-    """Take a version through shadow and canary to live, as approved promotions would."""
-    rollout_move(model_version=version, move=transitions.SHADOW_START, actor=actor)
-    rollout_move(model_version=version, move=transitions.CANARY_START, actor=actor, share=0.05)
-    return rollout_move(model_version=version, move=transitions.LIVE_SWITCH, actor=actor)
-
-
-def _canary(version, share):
-    rollout_move(model_version=version, move=transitions.SHADOW_START, actor=None, repeat_ok=True)
-    return rollout_move(
-        model_version=version, move=transitions.CANARY_START, actor=None, share=share
-    )
-
-
-@pytest.fixture
-def second_version(queue, digits_onnx, digits_split, admin_user):
-    return model_version_register(
-        queue=queue,
-        name="digits-mlp",
-        version="2",
-        onnx_path=digits_onnx,
-        reference=digits_split.train_x,
-        created_by=admin_user,
-    )
-
-
-def _quiet(queue, **fields):
-    """Switch off the queue's random extras so that a test sees routing alone."""
-    fields = {"audit_rate": 0.0, "double_inspection_rate": 0.0, **fields}
-    for name, value in fields.items():
-        setattr(queue, name, value)
-    queue.save()
-    return queue
-
-
 def _expected(model_version, rows):
     runner = live.live_scorer(model_version).runner
     result = runner.predict(rows)
@@ -203,8 +173,8 @@ def _expected(model_version, rows):
 def test_a_live_model_decides_a_new_item_and_the_api_says_which_model(
     queue, model_version, api_token, digit_rows
 ):
-    _quiet(queue)
-    _live(model_version)
+    queue_quiet(queue)
+    rollout_live(model_version)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {api_token}")
 
     response = client.post(
@@ -235,9 +205,9 @@ def test_a_live_model_decides_a_new_item_and_the_api_says_which_model(
 def test_canary_and_live_split_10000_items_by_share_and_a_retry_routes_the_same_way(
     queue, model_version, second_version
 ):
-    _quiet(queue)
-    _live(model_version)
-    _canary(second_version, 0.25)
+    queue_quiet(queue)
+    rollout_live(model_version)
+    rollout_canary(second_version, 0.25)
     ids = [f"scan-{n}" for n in range(ITEMS)]
     features = [float(n % 17) for n in range(64)]
 
@@ -272,8 +242,8 @@ def test_canary_and_live_split_10000_items_by_share_and_a_retry_routes_the_same_
 def test_the_audit_sample_is_the_queues_rate_of_decided_items_and_goes_to_one_inspector(
     queue, model_version
 ):
-    _quiet(queue, audit_rate=0.1)
-    _live(model_version)
+    queue_quiet(queue, audit_rate=0.1)
+    rollout_live(model_version)
     features = [float(n % 13) for n in range(64)]
     for start in range(0, ITEMS, 1000):
         items_intake_batch(
@@ -296,8 +266,8 @@ def test_the_audit_sample_is_the_queues_rate_of_decided_items_and_goes_to_one_in
 def test_a_decision_less_confident_than_the_threshold_is_deferred_to_inspectors(
     queue, model_version, digit_rows
 ):
-    _quiet(queue, deferral_threshold=0.9)
-    _live(model_version)
+    queue_quiet(queue, deferral_threshold=0.9)
+    rollout_live(model_version)
     rows = digit_rows[:150]
     items = [
         item_create(queue=queue, external_id=f"d{n}", features=row.tolist())
@@ -332,9 +302,9 @@ def test_a_decision_less_confident_than_the_threshold_is_deferred_to_inspectors(
 def test_a_model_that_fails_at_run_time_sends_the_item_to_inspectors_with_the_reason(
     queue, digit_rows
 ):
-    _quiet(queue)
+    queue_quiet(queue)
     failing = version_with_model(queue, "1", failing_classifier())
-    _live(failing)
+    rollout_live(failing)
 
     item = item_create(queue=queue, external_id="f1", features=digit_rows[0].tolist())
 
@@ -355,9 +325,9 @@ def test_a_slow_model_times_out_then_its_open_breaker_sends_items_straight_to_in
         "BREAKER_FAILURES": 2,
         "BREAKER_OPEN_SECONDS": 600.0,
     }
-    _quiet(queue)
+    queue_quiet(queue)
     slow = version_with_model(queue, "1", slow_classifier(rounds=20_000))
-    _live(slow)
+    rollout_live(slow)
 
     items = [
         item_create(queue=queue, external_id=f"s{n}", features=digit_rows[n].tolist())
@@ -376,8 +346,8 @@ def test_a_slow_model_times_out_then_its_open_breaker_sends_items_straight_to_in
 def test_the_kill_switch_sends_items_to_inspectors_until_it_is_off_again(
     queue, model_version, admin_user, digit_rows
 ):
-    _quiet(queue)
-    _live(model_version)
+    queue_quiet(queue)
+    rollout_live(model_version)
     features = digit_rows[0].tolist()
 
     kill_switch_set(queue=queue, on=True, actor=admin_user)
@@ -408,8 +378,8 @@ def test_without_a_canary_or_live_model_items_go_to_inspectors_with_no_note(
 def test_the_routing_table_follows_rollout_moves_without_a_restart(
     queue, model_version, second_version, digit_rows
 ):
-    _quiet(queue)
-    _live(model_version)
+    queue_quiet(queue)
+    rollout_live(model_version)
     features = digit_rows[0].tolist()
     counter = iter(range(10_000))
 
@@ -422,7 +392,7 @@ def test_the_routing_table_follows_rollout_moves_without_a_restart(
 
     assert deciders(20) == {("1", "live")}
 
-    _canary(second_version, 0.5)
+    rollout_canary(second_version, 0.5)
     assert deciders(60) == {("1", "live"), ("2", "canary")}
 
     rollout_move(model_version=second_version, move=transitions.LIVE_SWITCH, actor=None)
@@ -439,10 +409,10 @@ def test_the_routing_table_follows_rollout_moves_without_a_restart(
 def test_a_rebuild_loads_the_new_versions_before_any_item_is_routed_to_them(
     queue, model_version, second_version
 ):
-    _live(model_version)
+    rollout_live(model_version)
     live.live_scorers_clear()
     routing_table.routing_tables_clear()
-    _canary(second_version, 0.3)
+    rollout_canary(second_version, 0.3)
     assert not live.live_scorer_loaded(second_version)
 
     table = queue_routing(queue_id=queue.pk)
@@ -455,7 +425,7 @@ def test_a_rebuild_loads_the_new_versions_before_any_item_is_routed_to_them(
 
 @pytest.mark.django_db
 def test_a_version_this_process_cannot_load_sends_its_items_to_inspectors(queue, digit_rows):
-    _quiet(queue)
+    queue_quiet(queue)
     broken = version_make(queue, "9")  # its file was never stored
     deployment_make(broken, "live")
     routing_version_bump(queue)
@@ -493,7 +463,7 @@ def test_the_sweeper_requeues_what_a_live_version_missed_since_its_shadow_start(
     queue, model_version, digit_rows, settings
 ):
     settings.SHADOWLAB = {**settings.SHADOWLAB, "SWEEP_GRACE_SECONDS": 60}
-    _live(model_version)
+    rollout_live(model_version)
     now = timezone.now()
     # It went in shadow two hours ago and live half an hour ago; the item came in between
     # and its message was lost.

@@ -13,12 +13,11 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import Client
 
-from deployments import transitions
 from deployments.models import Decision
-from deployments.rollout import rollout_move
 from inspections import intake
 from inspections.models import Item
 from inspections.services import BATCH_MAX_ITEMS, BatchRejected, item_create, items_intake_batch
+from tests.deployments.rollout_factories import queue_quiet, rollout_live
 
 pytestmark = pytest.mark.django_db
 
@@ -37,21 +36,6 @@ def _post(token: str, body: object) -> object:
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
     return client.post(BATCH, data, content_type="application/json")
-
-
-def _live(version):
-    for move, share in (
-        (transitions.SHADOW_START, None),
-        (transitions.CANARY_START, 0.05),
-        (transitions.LIVE_SWITCH, None),
-    ):
-        rollout_move(model_version=version, move=move, actor=None, share=share)
-
-
-def _quiet(queue, **fields):
-    for name, value in {"audit_rate": 0.0, "double_inspection_rate": 0.0, **fields}.items():
-        setattr(queue, name, value)
-    queue.save()
 
 
 def test_a_mixed_batch_stores_the_good_items_and_answers_each_item_in_order(api_token, queue):
@@ -102,8 +86,8 @@ def test_a_mixed_batch_stores_the_good_items_and_answers_each_item_in_order(api_
 def test_a_batch_a_live_model_decides_carries_each_decision_and_stores_them(
     api_token, queue, model_version, digit_rows, django_capture_on_commit_callbacks
 ):
-    _quiet(queue)
-    _live(model_version)
+    queue_quiet(queue)
+    rollout_live(model_version)
     items = [
         {"external_id": f"m{n}", "features": row.tolist()} for n, row in enumerate(digit_rows[:200])
     ]
@@ -139,8 +123,8 @@ def model_version_runner(model_version):
 def test_a_batch_with_deferred_and_failed_items_still_routes_every_item(
     api_token, queue, model_version, digit_rows
 ):
-    _quiet(queue, deferral_threshold=0.95)
-    _live(model_version)
+    queue_quiet(queue, deferral_threshold=0.95)
+    rollout_live(model_version)
     items = [
         {"external_id": f"q{n}", "features": row.tolist()} for n, row in enumerate(digit_rows[:100])
     ]
@@ -218,8 +202,8 @@ def _decisions_refused():
 
 
 def test_a_database_error_stores_nothing_of_the_batch(api_token, queue, model_version, digit_rows):
-    _quiet(queue)
-    _live(model_version)
+    queue_quiet(queue)
+    rollout_live(model_version)
     _decisions_refused()
     items = [
         {"external_id": f"z{n}", "features": row.tolist()} for n, row in enumerate(digit_rows[:50])
@@ -246,8 +230,8 @@ def test_the_service_refuses_an_empty_or_oversized_batch(queue):
 def test_import_items_goes_through_batch_intake_in_chunks_of_at_most_1000(
     tmp_path: Path, queue, model_version, digit_rows
 ):
-    _quiet(queue)
-    _live(model_version)
+    queue_quiet(queue)
+    rollout_live(model_version)
     path = tmp_path / "items.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
