@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,7 +25,9 @@ class NewItem:
     features: list[float]
 
 
-def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
+def shadow_enqueue(
+    *, queue_id: int, items: list[NewItem], version_ids: Sequence[int] | None = None
+) -> int:
     """Queue new items for every version deployed on their queue; return versions reached.
 
     Every version that is not retired scores every new item: shadow versions, and the
@@ -34,15 +37,17 @@ def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
     worker need not read the items back: it scores and writes. Items go through this
     process's scoring buffer, which sends full batches at once and the rest within
     SCORING_MAX_WAIT_MS. If the broker is down the items stay unscored and the sweeper
-    queues them once it is back, so nothing here raises.
+    queues them once it is back, so nothing here raises. version_ids, when intake knows
+    them from its routing table, spare the query for the queue's deployed versions.
     """
     if not items:
         return 0
-    version_ids = list(
-        Deployment.objects.filter(queue_id=queue_id, role__in=SCORING_ROLES).values_list(
-            "model_version_id", flat=True
+    if version_ids is None:
+        version_ids = list(
+            Deployment.objects.filter(queue_id=queue_id, role__in=SCORING_ROLES).values_list(
+                "model_version_id", flat=True
+            )
         )
-    )
     cfg = settings.SHADOWLAB
     buffer = buffer_get(
         _send_new, batch_size=cfg["SCORING_BATCH_SIZE"], max_wait=cfg["SCORING_MAX_WAIT_MS"] / 1000

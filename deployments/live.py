@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Sequence
 
+import numpy as np
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -61,9 +62,12 @@ def features_score_live(*, features: Sequence[float], model_version: ModelVersio
 
 
 def features_score_live_batch(
-    *, rows: Sequence[Sequence[float]], model_version: ModelVersion
+    *, rows: Sequence[Sequence[float]] | np.ndarray, model_version: ModelVersion
 ) -> list[LiveResult]:
-    """Score many feature vectors now, a chunk per model call, each call within the budget."""
+    """Score many feature vectors now, a chunk per model call, each call within the budget.
+
+    rows may be a float matrix of features already checked (see LiveScorer.score_batch).
+    """
     try:
         scorer = live_scorer(model_version)
     except Exception as exc:

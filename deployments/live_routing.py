@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from types import ModuleType
 
+import numpy as np
 from django.utils import timezone
 
 from deployments import live, routing, routing_table
@@ -56,6 +57,14 @@ class ItemRoute:
         )
 
 
+@dataclass(frozen=True)
+class RoutedItems:
+    """The routes of a set of new items, and every version to queue them for after commit."""
+
+    routes: list[ItemRoute]
+    scoring_version_ids: tuple[int, ...]
+
+
 def _policy(queue: Queue) -> routing.Policy:
     return routing.Policy(
         audit_rate=queue.audit_rate,
@@ -71,12 +80,13 @@ def items_route(
     entries: Sequence[tuple[str, list[float]]],
     rng: random.Random | ModuleType = random,
     routing_version: int | None = None,
-) -> list[ItemRoute]:
+) -> RoutedItems:
     """Route validated (external_id, features) entries; score those a model is asked to decide.
 
     Every entry gets a route: the model's decision, or inspectors with a note saying why
     (kill switch, deferral, error, timeout, open breaker, a version this process could not
-    load). Entries a version decides are scored a chunk per model call.
+    load). Entries a version decides are scored a chunk per model call. routing_version is
+    the queue's, if the caller read it with the queue.
     """
     table = routing_table.queue_routing(queue_id=queue.pk, routing_version=routing_version)
     state = table.state
@@ -123,7 +133,7 @@ def items_route(
                 decided_at=decided_at,
             )
         )
-    return routes
+    return RoutedItems(routes, table.scoring_version_ids)
 
 
 def _score(routed: routing_table.RoutedVersion, rows: list[list[float]]) -> list[LiveResult]:
@@ -132,7 +142,10 @@ def _score(routed: routing_table.RoutedVersion, rows: list[list[float]]) -> list
         return [LiveResult(None, None, None, 0.0, reason) for _ in rows]
     if len(rows) == 1:
         return [live.features_score_live(features=rows[0], model_version=routed.model_version)]
-    return live.features_score_live_batch(rows=rows, model_version=routed.model_version)
+    # Intake validated every value: one matrix, checked at once, not value by value.
+    return live.features_score_live_batch(
+        rows=np.asarray(rows, dtype=np.float32), model_version=routed.model_version
+    )
 
 
 def _answer(result: LiveResult | None) -> routing.ModelAnswer | None:

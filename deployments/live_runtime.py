@@ -121,36 +121,53 @@ class LiveScorer:
         return self.score_batch([features], chunk_rows=1)[0]
 
     def score_batch(
-        self, rows: Sequence[Sequence[float]], *, chunk_rows: int = 64
+        self, rows: Sequence[Sequence[float]] | np.ndarray, *, chunk_rows: int = 64
     ) -> list[LiveResult]:
         """Score many items, chunk_rows per model call, each call within the budget.
 
+        rows are feature lists, each checked here, or a float matrix of features a caller
+        has checked already (intake), whose rows are only checked for finiteness, at once.
         One call is one success or failure for the breaker, so a slow batch opens it as a
         slow item would; rows after that fall back as "circuit open" without waiting.
         """
-        results: list[LiveResult | None] = [None] * len(rows)
-        valid: list[int] = []
-        for index, features in enumerate(rows):
-            if len(features) != self.runner.input_width or not all(map(is_finite_number, features)):
-                results[index] = LiveResult(None, None, None, 0.0, "invalid features")
-            else:
-                valid.append(index)
-        for start in range(0, len(valid), max(1, chunk_rows)):
-            chunk = valid[start : start + max(1, chunk_rows)]
-            for index, result in zip(chunk, self._call([rows[i] for i in chunk]), strict=True):
+        invalid = LiveResult(None, None, None, 0.0, "invalid features")
+        results: list[LiveResult] = [invalid] * len(rows)
+        valid = self._valid_rows(rows)
+        if not valid:
+            return results
+        matrix = np.asarray(
+            rows[valid] if isinstance(rows, np.ndarray) else [rows[i] for i in valid],
+            dtype=np.float32,
+        )
+        step = max(1, chunk_rows)
+        for start in range(0, len(valid), step):
+            answers = self._call(matrix[start : start + step])
+            for index, result in zip(valid[start : start + step], answers, strict=True):
                 results[index] = result
-        return [result for result in results if result is not None]
+        return results
 
-    def _call(self, rows: list[Sequence[float]]) -> list[LiveResult]:
+    def _valid_rows(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[int]:
+        """Return the indices of the rows the model can take: the right width, all finite."""
+        width = self.runner.input_width
+        if isinstance(rows, np.ndarray):
+            if rows.ndim != 2 or rows.shape[1] != width:
+                return []
+            return [int(i) for i in np.flatnonzero(np.isfinite(rows).all(axis=1))]
+        return [
+            index
+            for index, features in enumerate(rows)
+            if len(features) == width and all(map(is_finite_number, features))
+        ]
+
+    def _call(self, matrix: np.ndarray) -> list[LiveResult]:
         started = time.perf_counter()
 
         def fallback(reason: str) -> list[LiveResult]:
             spent = (time.perf_counter() - started) * 1000
-            return [LiveResult(None, None, None, spent, reason)] * len(rows)
+            return [LiveResult(None, None, None, spent, reason)] * len(matrix)
 
         if not self.breaker.allow():
             return fallback("circuit open")
-        matrix = np.asarray(rows, dtype=np.float32)
         future = self._pool.submit(self.runner.predict, matrix)
         try:
             result = future.result(timeout=self.budget_seconds)

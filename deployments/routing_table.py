@@ -47,7 +47,14 @@ class QueueRouting:
     canary: RoutedVersion | None = None
     canary_share: float = 0.0
     standby: RoutedVersion | None = None
+    shadow_ids: tuple[int, ...] = ()
     retry_at: float | None = None  # monotonic time to try failed loads again
+
+    @property
+    def scoring_version_ids(self) -> tuple[int, ...]:
+        """Every version that scores the queue's new items in the background (all but retired)."""
+        held = (self.live, self.canary, self.standby)
+        return self.shadow_ids + tuple(r.model_version.pk for r in held if r is not None)
 
     @property
     def state(self) -> routing.RolloutState:
@@ -127,11 +134,12 @@ def _build(queue_id: int, routing_version: int) -> QueueRouting:
         .values_list("kill_switch", flat=True)
         .first()
     )
-    rows = Deployment.objects.filter(
-        queue_id=queue_id,
-        role__in=[Deployment.Role.LIVE, Deployment.Role.CANARY, Deployment.Role.STANDBY],
-    ).select_related("model_version")
-    by_role = {row.role: row for row in rows}
+    rows = list(
+        Deployment.objects.filter(queue_id=queue_id)
+        .exclude(role=Deployment.Role.RETIRED)
+        .select_related("model_version")
+    )
+    by_role = {row.role: row for row in rows if row.role != Deployment.Role.SHADOW}
     routed: dict[str, RoutedVersion] = {}
     for role, row in by_role.items():
         routed[role] = RoutedVersion(row.model_version, role, _load(row.model_version))
@@ -145,6 +153,9 @@ def _build(queue_id: int, routing_version: int) -> QueueRouting:
         canary=routed.get(Deployment.Role.CANARY),
         canary_share=canary.traffic_share if canary else 0.0,
         standby=routed.get(Deployment.Role.STANDBY),
+        shadow_ids=tuple(
+            row.model_version_id for row in rows if row.role == Deployment.Role.SHADOW
+        ),
         retry_at=time.monotonic() + settings.SHADOWLAB["BREAKER_OPEN_SECONDS"] if failed else None,
     )
     log.info(

@@ -15,10 +15,10 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 
 from deployments.live_routing import decision_public
-from deployments.models import Decision
+from deployments.models import Decision, RolloutControl
 from inspections import selectors, services
 from inspections.models import ApiToken, Item, Queue
-from shadowlab.api import problem_response
+from shadowlab.api import api, problem_response
 
 router = Router()
 
@@ -138,6 +138,15 @@ def _created(item: Item) -> dict[str, Any]:
     }
 
 
+def _routing_version(queue: Queue) -> int:
+    """Return the queue's routing version, read with the token (0 before any rollout)."""
+    try:
+        control: RolloutControl = queue.rollout_control  # type: ignore[attr-defined]
+    except RolloutControl.DoesNotExist:
+        return 0
+    return control.routing_version
+
+
 def _queue_for(request: HttpRequest, slug: str) -> Queue | HttpResponse:
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     if token.queue.slug != slug:
@@ -166,7 +175,10 @@ def item_submit(request: HttpRequest, slug: str, payload: ItemIn) -> Any:
         return queue
     try:
         item = services.item_create(
-            queue=queue, external_id=payload.external_id, features=payload.features
+            queue=queue,
+            external_id=payload.external_id,
+            features=payload.features,
+            routing_version=_routing_version(queue),
         )
     except services.ItemDuplicate as exc:
         return Status(409, {"detail": str(exc), "id": exc.existing_id})
@@ -200,7 +212,9 @@ def items_batch_submit(request: HttpRequest, slug: str, payload: BatchIn) -> Any
     if isinstance(queue, HttpResponse):
         return queue
     try:
-        outcomes = services.items_intake_batch(queue=queue, items=payload.items)
+        outcomes = services.items_intake_batch(
+            queue=queue, items=payload.items, routing_version=_routing_version(queue)
+        )
     except services.BatchRejected as exc:
         return Status(400, {"detail": str(exc)})
     except DatabaseError as exc:
@@ -224,15 +238,15 @@ def items_batch_submit(request: HttpRequest, slug: str, payload: BatchIn) -> Any
         elif outcome.existing_id is not None:
             row["id"] = outcome.existing_id
         results.append(row)
-    return Status(
-        200,
-        {
-            "created": sum(outcome.status == 201 for outcome in outcomes),
-            "duplicates": sum(outcome.status == 409 for outcome in outcomes),
-            "refused": sum(outcome.status == 400 for outcome in outcomes),
-            "results": results,
-        },
-    )
+    body = {
+        "created": sum(outcome.status == 201 for outcome in outcomes),
+        "duplicates": sum(outcome.status == 409 for outcome in outcomes),
+        "refused": sum(outcome.status == 400 for outcome in outcomes),
+        "results": results,
+    }
+    # Rendered as built, not re-validated into BatchOut (which documents it): pydantic took a
+    # fifth of a 1,000-item request on the way out.
+    return api.create_response(request, body, status=200)
 
 
 @router.get(

@@ -197,6 +197,9 @@ def judgment_undo(*, queue: Queue, inspector: User) -> Item | None:
     return item
 
 
+TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
+
+
 def api_token_create(
     *, queue: Queue, name: str = "", created_by: User | None = None
 ) -> tuple[ApiToken, str]:
@@ -216,7 +219,18 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     """Return the token matching this secret, or None."""
     if not raw or len(raw) > 200:
         return None
-    token = ApiToken.objects.select_related("queue").filter(token_hash=ApiToken.hash(raw)).first()
-    if token is not None:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    # The queue's routing version comes in the same query (intake routes by it).
+    token = (
+        ApiToken.objects.select_related("queue", "queue__rollout_control")
+        .filter(token_hash=ApiToken.hash(raw))
+        .first()
+    )
+    now = timezone.now()
+    if token is not None and (
+        token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RECORDED_EVERY
+    ):
+        # At most once a minute: a write (and its commit) on every intake request would cost
+        # more than the item itself, for a date shown to the minute.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token

@@ -213,6 +213,25 @@ def test_a_used_token_records_when(api_token, queue):
     assert token.last_used_at is not None
 
 
+def test_a_token_used_again_within_a_minute_is_not_written_again(api_token, queue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token = queue.api_tokens.get()
+    _submit(api_token, {"external_id": "x1", "features": GOOD_FEATURES})
+    token.refresh_from_db()
+    first = token.last_used_at
+    _submit(api_token, {"external_id": "x2", "features": GOOD_FEATURES})
+    token.refresh_from_db()
+    assert token.last_used_at == first
+    earlier = timezone.now() - timedelta(minutes=2)
+    queue.api_tokens.update(last_used_at=earlier)
+    _submit(api_token, {"external_id": "x3", "features": GOOD_FEATURES})
+    token.refresh_from_db()
+    assert token.last_used_at > earlier + timedelta(minutes=1)
+
+
 # Reading an item
 
 
