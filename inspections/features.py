@@ -45,7 +45,7 @@ def _plain_finite(features: Sequence[object]) -> list[float] | None:
     if not all(type(value) is float or type(value) is int for value in features):
         return None
     try:
-        values = [float(cast(float, value)) for value in features]
+        values = [float(value) for value in features]  # type: ignore[arg-type]
     except OverflowError:
         return None
     return values if all(map(math.isfinite, values)) else None

@@ -15,6 +15,7 @@ from deployments import live_routing
 from deployments.enqueue import NewItem, shadow_enqueue
 from deployments.models import Decision
 from inspections.features import FeatureError, features_validate
+from inspections.item_insert import item_with_decision_insert
 from inspections.models import Item, Queue
 
 
@@ -69,16 +70,14 @@ def item_create(
     (routed,) = routed_items.routes
     try:
         with transaction.atomic():
-            item = Item.objects.create(
+            item = Item(
                 queue=queue,
                 external_id=external_id,
                 features=values,
                 received_at=received_at or timezone.now(),
                 **_route_fields(routed),
             )
-            decision = routed.decision_row(item)
-            if decision is not None:
-                decision.save()
+            item_with_decision_insert(item, routed.decision_row(item))
             new = NewItem(item.pk, item.received_at.timestamp(), values)
             transaction.on_commit(
                 partial(
