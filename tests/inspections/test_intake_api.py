@@ -277,6 +277,34 @@ def test_reading_an_item_gives_its_status_decision_and_judgments_but_no_predicti
         assert leak not in text
 
 
+def test_reading_an_audited_item_gives_the_models_decision_and_the_audit_judgment(
+    api_token, queue, model_version, inspector, digit_rows, settings
+):
+    from tests.deployments.rollout_factories import queue_quiet, rollout_live
+
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "LIVE_BUDGET_MS": 10_000.0}
+    queue_quiet(queue, audit_rate=1.0)
+    rollout_live(model_version)
+    item = item_create(queue=queue, external_id="audited", features=digit_rows[0].tolist())
+    model_label = item.decision.label
+    other = next(label for label in queue.labels if label != model_label)
+    client = _client(api_token)
+
+    before = client.get(f"/api/v1/items/{item.pk}").json()
+    judgment_record(item=item, inspector=inspector, label=other, seconds_spent=2.0)
+    after = client.get(f"/api/v1/items/{item.pk}").json()
+
+    for read in (before, after):
+        assert (read["route"], read["status"], read["decision"]) == (
+            "model",
+            "complete",
+            model_label,
+        )
+        assert read["decided_by"] == "digits-mlp:1"
+    assert before["judgments"] == []
+    assert [j["label"] for j in after["judgments"]] == [other]
+
+
 def test_reading_an_item_of_another_queue_is_403(queue, other_token):
     item = item_create(queue=queue, external_id="x", features=GOOD_FEATURES)
     response = _client(other_token).get(f"/api/v1/items/{item.pk}")
@@ -331,3 +359,4 @@ def test_the_openapi_schema_lists_both_operations(client_for, ml_lead):
     paths = response.json()["paths"]
     assert "post" in paths["/api/v1/queues/{slug}/items"]
     assert "get" in paths["/api/v1/items/{item_id}"]
+    assert "post" in paths["/api/v1/queues/{slug}/items:batch"]
