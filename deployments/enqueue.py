@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -10,6 +11,7 @@ from django.conf import settings
 from deployments.batching import buffer_get
 from deployments.models import Deployment
 from deployments.scoring_message import features_pack
+from deployments.selectors import SCORING_ROLES
 
 log = logging.getLogger("shadowlab.scoring")
 
@@ -23,22 +25,29 @@ class NewItem:
     features: list[float]
 
 
-def shadow_enqueue(*, queue_id: int, items: list[NewItem]) -> int:
-    """Queue new items for every model version in shadow on their queue; return versions reached.
+def shadow_enqueue(
+    *, queue_id: int, items: list[NewItem], version_ids: Sequence[int] | None = None
+) -> int:
+    """Queue new items for every version deployed on their queue; return versions reached.
 
-    Called after commit. The message carries the features intake already validated, so a
+    Every version that is not retired scores every new item: shadow versions, and the
+    canary, live and standby versions too, so that reports keep measuring each of them on
+    all items (not only on those it decided) and a standby stays measured for a switch
+    back. Called after commit. The message carries the features intake already validated, so a
     worker need not read the items back: it scores and writes. Items go through this
     process's scoring buffer, which sends full batches at once and the rest within
     SCORING_MAX_WAIT_MS. If the broker is down the items stay unscored and the sweeper
-    queues them once it is back, so nothing here raises.
+    queues them once it is back, so nothing here raises. version_ids, when intake knows
+    them from its routing table, spare the query for the queue's deployed versions.
     """
     if not items:
         return 0
-    version_ids = list(
-        Deployment.objects.filter(queue_id=queue_id, role=Deployment.Role.SHADOW).values_list(
-            "model_version_id", flat=True
+    if version_ids is None:
+        version_ids = list(
+            Deployment.objects.filter(queue_id=queue_id, role__in=SCORING_ROLES).values_list(
+                "model_version_id", flat=True
+            )
         )
-    )
     cfg = settings.SHADOWLAB
     buffer = buffer_get(
         _send_new, batch_size=cfg["SCORING_BATCH_SIZE"], max_wait=cfg["SCORING_MAX_WAIT_MS"] / 1000

@@ -117,17 +117,58 @@ class LiveScorer:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="live-score")
 
     def score(self, features: Sequence[float]) -> LiveResult:
+        """Score one item within the budget; a fallback result says why there is no answer."""
+        return self.score_batch([features], chunk_rows=1)[0]
+
+    def score_batch(
+        self, rows: Sequence[Sequence[float]] | np.ndarray, *, chunk_rows: int = 64
+    ) -> list[LiveResult]:
+        """Score many items, chunk_rows per model call, each call within the budget.
+
+        rows are feature lists, each checked here, or a float matrix of features a caller
+        has checked already (intake), whose rows are only checked for finiteness, at once.
+        One call is one success or failure for the breaker, so a slow batch opens it as a
+        slow item would; rows after that fall back as "circuit open" without waiting.
+        """
+        invalid = LiveResult(None, None, None, 0.0, "invalid features")
+        results: list[LiveResult] = [invalid] * len(rows)
+        valid = self._valid_rows(rows)
+        if not valid:
+            return results
+        matrix = np.asarray(
+            rows[valid] if isinstance(rows, np.ndarray) else [rows[i] for i in valid],
+            dtype=np.float32,
+        )
+        step = max(1, chunk_rows)
+        for start in range(0, len(valid), step):
+            answers = self._call(matrix[start : start + step])
+            for index, result in zip(valid[start : start + step], answers, strict=True):
+                results[index] = result
+        return results
+
+    def _valid_rows(self, rows: Sequence[Sequence[float]] | np.ndarray) -> list[int]:
+        """Return the indices of the rows the model can take: the right width, all finite."""
+        width = self.runner.input_width
+        if isinstance(rows, np.ndarray):
+            if rows.ndim != 2 or rows.shape[1] != width:
+                return []
+            return [int(i) for i in np.flatnonzero(np.isfinite(rows).all(axis=1))]
+        return [
+            index
+            for index, features in enumerate(rows)
+            if len(features) == width and all(map(is_finite_number, features))
+        ]
+
+    def _call(self, matrix: np.ndarray) -> list[LiveResult]:
         started = time.perf_counter()
 
-        def fallback(reason: str) -> LiveResult:
-            return LiveResult(None, None, None, (time.perf_counter() - started) * 1000, reason)
+        def fallback(reason: str) -> list[LiveResult]:
+            spent = (time.perf_counter() - started) * 1000
+            return [LiveResult(None, None, None, spent, reason)] * len(matrix)
 
-        if len(features) != self.runner.input_width or not all(map(is_finite_number, features)):
-            return fallback("invalid features")
         if not self.breaker.allow():
             return fallback("circuit open")
-        row = np.asarray([features], dtype=np.float32)
-        future = self._pool.submit(self.runner.predict, row)
+        future = self._pool.submit(self.runner.predict, matrix)
         try:
             result = future.result(timeout=self.budget_seconds)
         except FutureTimeout:
@@ -136,17 +177,28 @@ class LiveScorer:
         except Exception as exc:
             self.breaker.record_failure()
             return fallback(f"inference failed: {type(exc).__name__}: {exc}")
-        probabilities = result.probabilities[0]
-        if not np.all(np.isfinite(probabilities)):
+        finite = np.isfinite(result.probabilities).all(axis=1)
+        if not finite.all():
             self.breaker.record_failure()
-            return fallback("model returned non-finite probabilities")
-        self.breaker.record_success()
-        return LiveResult(
-            label=self.labels[int(result.label_indices[0])],
-            confidence=float(probabilities.max()),
-            probabilities=[float(p) for p in probabilities],
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        else:
+            self.breaker.record_success()
+        spent = (time.perf_counter() - started) * 1000
+        answers: list[LiveResult] = []
+        for row, probabilities in enumerate(result.probabilities):
+            if not finite[row]:
+                answers.append(
+                    LiveResult(None, None, None, spent, "model returned non-finite probabilities")
+                )
+                continue
+            answers.append(
+                LiveResult(
+                    label=self.labels[int(result.label_indices[row])],
+                    confidence=float(probabilities.max()),
+                    probabilities=[float(p) for p in probabilities],
+                    latency_ms=spent,
+                )
+            )
+        return answers
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -67,25 +67,24 @@ class BacklogCollector(Collector):
         from django.db.models import Count, Exists, OuterRef, Q
         from django.utils import timezone
 
-        from deployments.models import Deployment, Prediction
+        from deployments.models import Prediction
+        from deployments.selectors import deployments_scoring
         from inspections.models import Item
 
         pending = GaugeMetricFamily(
             "shadowlab_pending_items",
-            "Items of the last 24 h still lacking a prediction from a shadow model version",
+            "Items of the last 24 h still lacking a prediction from a deployed model version",
             labels=["queue", "model"],
         )
         awaiting = GaugeMetricFamily(
             "shadowlab_items_awaiting_judgment", "Items waiting for inspectors", labels=["queue"]
         )
         since = timezone.now() - timedelta(days=1)
-        for deployment in Deployment.objects.filter(role=Deployment.Role.SHADOW).select_related(
-            "queue", "model_version"
-        ):
+        for deployment, scoring_since in deployments_scoring():
             count = (
                 Item.objects.filter(
                     queue=deployment.queue,
-                    received_at__gte=max(since, deployment.started_at),
+                    received_at__gte=max(since, scoring_since),
                 )
                 .exclude(
                     Exists(

@@ -3,18 +3,57 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet
 
 from deployments import transitions
 from deployments.models import (
+    AuditEvent,
     Deployment,
     ModelVersion,
     PromotionRequest,
     RolloutControl,
 )
 from inspections.models import Queue
+
+# The roles whose versions score every new item in the background: all but retired.
+SCORING_ROLES = (
+    Deployment.Role.SHADOW,
+    Deployment.Role.CANARY,
+    Deployment.Role.LIVE,
+    Deployment.Role.STANDBY,
+)
+
+
+def deployments_scoring() -> list[tuple[Deployment, datetime]]:
+    """Return each deployment that scores new items, with when it began to score them.
+
+    A version scores from its latest shadow start on, through canary, live and standby,
+    until it retires; its `started_at` moves with each role, so the start is read from the
+    audit log of its moves (`started_at` for rows made without one).
+    """
+    deployments = list(
+        Deployment.objects.filter(role__in=SCORING_ROLES).select_related("queue", "model_version")
+    )
+    starts = dict(
+        AuditEvent.objects.filter(
+            action=f"deployment.{transitions.SHADOW_START}",
+            subject_type=Deployment._meta.label,
+            subject_id__in=[str(deployment.pk) for deployment in deployments],
+        )
+        .values("subject_id")
+        .annotate(latest=Max("created_at"))
+        .values_list("subject_id", "latest")
+    )
+    return [
+        (
+            deployment,
+            min(starts.get(str(deployment.pk), deployment.started_at), deployment.started_at),
+        )
+        for deployment in deployments
+    ]
 
 
 def model_key_parse(key: str) -> tuple[str, str]:

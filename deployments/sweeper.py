@@ -13,6 +13,7 @@ from django.utils import timezone
 from deployments import metrics
 from deployments.enqueue import score_items_send
 from deployments.models import Deployment, ModelVersion, Prediction, ScoringAttempt
+from deployments.selectors import deployments_scoring
 from inspections.models import Item
 
 log = logging.getLogger("shadowlab.scoring")
@@ -29,7 +30,10 @@ class SweepSummary:
 
 
 def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
-    """Queue again the items a shadow model has not scored within the grace period.
+    """Queue again the items a deployed version has not scored within the grace period.
+
+    Every version that scores new items (shadow, canary, live, standby) is swept, from when
+    it began to score them.
 
     Items that were already queued the maximum number of times get an error prediction
     saying so, so that nothing is retried forever.
@@ -38,9 +42,10 @@ def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=cfg["SWEEP_GRACE_SECONDS"])
     requeued = gave_up = 0
-    shadows = Deployment.objects.filter(role=Deployment.Role.SHADOW).select_related("model_version")
-    for deployment in shadows:
-        missing = _unscored_items(deployment=deployment, cutoff=cutoff, limit=cfg["SWEEP_LIMIT"])
+    for deployment, since in deployments_scoring():
+        missing = _unscored_items(
+            deployment=deployment, since=since, cutoff=cutoff, limit=cfg["SWEEP_LIMIT"]
+        )
         if not missing:
             continue
         summary = _missing_requeue(
@@ -56,13 +61,15 @@ def unscored_sweep(*, now: datetime | None = None) -> SweepSummary:
     return SweepSummary(requeued=requeued, gave_up=gave_up)
 
 
-def _unscored_items(*, deployment: Deployment, cutoff: datetime, limit: int) -> list[int]:
+def _unscored_items(
+    *, deployment: Deployment, since: datetime, cutoff: datetime, limit: int
+) -> list[int]:
     """Return the ids of the deployment's items with no prediction and no recent re-queue."""
     version = deployment.model_version
     return list(
         Item.objects.filter(
             queue_id=deployment.queue_id,
-            received_at__gte=deployment.started_at,
+            received_at__gte=since,
             received_at__lt=cutoff,
         )
         .exclude(Exists(Prediction.objects.filter(item=OuterRef("pk"), model_version=version)))

@@ -1,35 +1,50 @@
-"""Actions on the human side: intake, assignment, judgments, API tokens."""
+"""Actions on the human side: queues, assignment, judgments, API tokens (intake: intake.py)."""
 
 from __future__ import annotations
 
-import random
 import secrets
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from deployments import routing
-from deployments.enqueue import NewItem, shadow_enqueue
-from inspections.features import FeatureError, features_validate
+# Intake has its own module; its services stay importable from here, where callers look.
+from inspections.intake import (
+    BATCH_MAX_ITEMS,
+    BatchItemResult,
+    BatchRejected,
+    BulkResult,
+    ItemDuplicate,
+    ItemRejected,
+    item_create,
+    items_create_bulk,
+    items_intake_batch,
+)
 from inspections.models import ApiToken, Assignment, Item, Judgment, Queue
 
-
-class ItemRejected(ValueError):
-    """The item cannot be accepted; nothing was stored."""
-
-
-class ItemDuplicate(ItemRejected):
-    def __init__(self, external_id: str, existing_id: int) -> None:
-        super().__init__(f"an item with external_id '{external_id}' already exists in this queue")
-        self.existing_id = existing_id
+__all__ = [
+    "BATCH_MAX_ITEMS",
+    "BatchItemResult",
+    "BatchRejected",
+    "BulkResult",
+    "ItemDuplicate",
+    "ItemRejected",
+    "JudgmentRejected",
+    "api_token_authenticate",
+    "api_token_create",
+    "item_assign_next",
+    "item_create",
+    "items_create_bulk",
+    "items_intake_batch",
+    "judgment_record",
+    "judgment_undo",
+    "queue_create",
+]
 
 
 class JudgmentRejected(ValueError):
@@ -63,136 +78,6 @@ def queue_create(
     queue.full_clean()
     queue.save()
     return queue
-
-
-def _external_id_clean(external_id: object) -> str:
-    """Return the external id trimmed, or raise ItemRejected if it is empty or too long."""
-    cleaned = str(external_id).strip()
-    if not cleaned or len(cleaned) > 200:
-        raise ItemRejected("external_id must be 1 to 200 characters")
-    return cleaned
-
-
-def item_create(
-    *,
-    queue: Queue,
-    external_id: str,
-    features: object,
-    received_at: datetime | None = None,
-    rng: random.Random | None = None,
-) -> Item:
-    """Validate, route and store one item; it is queued for shadow scoring after commit."""
-    external_id = _external_id_clean(external_id)
-    try:
-        values = features_validate(features, width=queue.input_width)
-    except FeatureError as exc:
-        raise ItemRejected(str(exc)) from exc
-    existing = Item.objects.filter(queue=queue, external_id=external_id).values_list(
-        "id", flat=True
-    )
-    if existing:
-        raise ItemDuplicate(external_id, existing[0])
-    decision = routing.route_decide(queue=queue, rng=rng or random)
-    try:
-        with transaction.atomic():
-            item = Item.objects.create(
-                queue=queue,
-                external_id=external_id,
-                features=values,
-                received_at=received_at or timezone.now(),
-                route=decision.route,
-                judgments_needed=decision.judgments_needed,
-                human_status=decision.human_status,
-            )
-            new = NewItem(item.pk, item.received_at.timestamp(), values)
-            transaction.on_commit(partial(shadow_enqueue, queue_id=queue.pk, items=[new]))
-    except IntegrityError as exc:
-        # Lost a race with a concurrent request carrying the same external_id.
-        existing = Item.objects.filter(queue=queue, external_id=external_id).values_list(
-            "id", flat=True
-        )
-        if existing:
-            raise ItemDuplicate(external_id, existing[0]) from exc
-        raise
-    return item
-
-
-@dataclass
-class BulkResult:
-    created: int = 0
-    duplicates: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-def items_create_bulk(
-    *,
-    queue: Queue,
-    rows: Iterable[tuple[str, object]],
-    received_at: datetime | None = None,
-    chunk_size: int = 1000,
-    rng: random.Random | None = None,
-    validate_only: bool = False,
-) -> BulkResult:
-    """Store many items in chunks (one transaction each) after validating every row first.
-
-    Rows are (external_id, features). If any row is invalid nothing is stored and every
-    problem is reported; rows whose external_id already exists are skipped and listed.
-    """
-    result = BulkResult()
-    rng = rng or random.Random()
-    prepared: list[tuple[str, list[float]]] = []
-    seen: set[str] = set()
-    for number, (external_id, features) in enumerate(rows, start=1):
-        try:
-            external_id = _external_id_clean(external_id)
-        except ItemRejected as exc:
-            result.errors.append(f"row {number}: {exc}")
-            continue
-        if external_id in seen:
-            result.errors.append(
-                f"row {number}: external_id '{external_id}' repeats an earlier row"
-            )
-            continue
-        seen.add(external_id)
-        try:
-            prepared.append((external_id, features_validate(features, width=queue.input_width)))
-        except FeatureError as exc:
-            result.errors.append(f"row {number}: {exc}")
-    if result.errors or validate_only:
-        return result
-    for start in range(0, len(prepared), chunk_size):
-        chunk = prepared[start : start + chunk_size]
-        existing = set(
-            Item.objects.filter(
-                queue=queue, external_id__in=[external_id for external_id, _ in chunk]
-            ).values_list("external_id", flat=True)
-        )
-        result.duplicates.extend(sorted(existing))
-        now = received_at or timezone.now()
-        items = []
-        for external_id, values in chunk:
-            if external_id in existing:
-                continue
-            decision = routing.route_decide(queue=queue, rng=rng)
-            items.append(
-                Item(
-                    queue=queue,
-                    external_id=external_id,
-                    features=values,
-                    received_at=now,
-                    route=decision.route,
-                    judgments_needed=decision.judgments_needed,
-                    human_status=decision.human_status,
-                )
-            )
-        with transaction.atomic():
-            created = Item.objects.bulk_create(items)
-            new = [
-                NewItem(item.pk, item.received_at.timestamp(), item.features) for item in created
-            ]
-            transaction.on_commit(partial(shadow_enqueue, queue_id=queue.pk, items=new))
-        result.created += len(items)
-    return result
 
 
 def _assignment_window() -> timedelta:
@@ -312,6 +197,9 @@ def judgment_undo(*, queue: Queue, inspector: User) -> Item | None:
     return item
 
 
+TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
+
+
 def api_token_create(
     *, queue: Queue, name: str = "", created_by: User | None = None
 ) -> tuple[ApiToken, str]:
@@ -331,7 +219,18 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     """Return the token matching this secret, or None."""
     if not raw or len(raw) > 200:
         return None
-    token = ApiToken.objects.select_related("queue").filter(token_hash=ApiToken.hash(raw)).first()
-    if token is not None:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    # The queue's routing version comes in the same query (intake routes by it).
+    token = (
+        ApiToken.objects.select_related("queue", "queue__rollout_control")
+        .filter(token_hash=ApiToken.hash(raw))
+        .first()
+    )
+    now = timezone.now()
+    if token is not None and (
+        token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RECORDED_EVERY
+    ):
+        # At most once a minute: a write (and its commit) on every intake request would cost
+        # more than the item itself, for a date shown to the minute.
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
     return token

@@ -271,6 +271,8 @@ SHADOWLAB = {
     "CANARY_EVALUATION_INTERVAL_MINUTES": env.float(
         "SHADOWLAB_CANARY_EVALUATION_INTERVAL_MINUTES", default=10.0
     ),
+    # Batch intake scores this many items per model call, each call within the budget above.
+    "LIVE_BATCH_ROWS": env.int("SHADOWLAB_LIVE_BATCH_ROWS", default=64),
     # ONNX Runtime: one intra-op thread per worker process is fastest on small models.
     "ORT_INTRA_OP_THREADS": env.int("SHADOWLAB_ORT_INTRA_OP_THREADS", default=1),
     # In order of preference; those the installed onnxruntime does not offer are skipped, so

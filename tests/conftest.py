@@ -10,8 +10,10 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from deployments.live import live_scorers_clear
 from deployments.models import ModelVersion
 from deployments.registry import model_version_register
+from deployments.routing_table import routing_tables_clear
 from deployments.scoring_cache import model_versions_forget
 from deployments.services import deployment_shadow_start
 from inspections.models import Queue
@@ -37,6 +39,15 @@ def _send_batches_at_once(settings):
 def _fresh_model_version_cache():
     # Rolled-back tests hand out the same primary keys again, for other model files.
     model_versions_forget()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_routing():
+    # Each process keeps its routing tables and live scorers by queue and version ids, which
+    # rolled-back tests hand out again for other queues and model files.
+    yield
+    routing_tables_clear()
+    live_scorers_clear()
 
 
 @pytest.fixture(autouse=True)

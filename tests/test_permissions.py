@@ -369,3 +369,56 @@ def test_each_role_gets_the_expected_answer_from_the_deferral_threshold_api(
         # Refused, or only read: nothing changed.
         assert queue.deferral_threshold == 0.0
         assert not AuditEvent.objects.exists()
+
+
+# The intake API takes a queue's bearer token, never a session: signed-in people (inspectors
+# included) get 401 like anonymous callers; a token of another queue gets 403.
+INTAKE_ROLES = (*ROLES, "digits_token", "parts_token")
+ITEM = {"external_id": "new", "features": [0.0] * 64}
+BATCH = {"items": [ITEM]}
+# fmt: off
+INTAKE_API_MATRIX = [
+    # method  path                                  body    anon insp lead admin outs digits parts
+    ("POST", "/api/v1/queues/digits/items",         ITEM,   401, 401, 401, 401, 401, 201, 403),
+    ("GET",  "/api/v1/items/{item}",                None,   401, 401, 401, 401, 401, 200, 403),
+    ("POST", "/api/v1/queues/digits/items:batch",   BATCH,  401, 401, 401, 401, 401, 200, 403),
+    ("GET",  "/api/v1/queues/digits/items:batch",   None,   405, 405, 405, 405, 405, 405, 405),
+    ("POST", "/api/v1/queues/nowhere/items:batch",  BATCH,  401, 401, 401, 401, 401, 404, 404),
+]
+# fmt: on
+
+INTAKE_API_CASES = [
+    pytest.param(role, method, path, body, expected, id=f"{role}-{method}-{path}")
+    for method, path, body, *row in INTAKE_API_MATRIX
+    for role, expected in zip(INTAKE_ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body", "expected"), INTAKE_API_CASES)
+def test_each_caller_gets_the_expected_answer_from_each_intake_api_operation(
+    request, client_for, queue, other_queue, role, method, path, body, expected
+):
+    from django.test import Client
+
+    from inspections.models import Item
+    from inspections.services import api_token_create
+
+    waiting = item_create(queue=queue, external_id="waiting", features=[0.0] * 64)
+    if role.endswith("_token"):
+        token = api_token_create(queue=queue if role == "digits_token" else other_queue)[1]
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+    else:
+        client = client_for(None if role == "anonymous" else request.getfixturevalue(role))
+    url = path.format(item=waiting.pk)
+
+    if method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, json.dumps(body), content_type="application/json")
+
+    assert response.status_code == expected, response.content
+    if expected in (401, 403, 404):
+        assert response.json()["detail"]  # a sentence, not an empty refusal
+    if expected >= 400:
+        # Refused means nothing changed.
+        assert list(Item.objects.values_list("external_id", flat=True)) == ["waiting"]

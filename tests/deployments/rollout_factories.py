@@ -145,3 +145,32 @@ def audit_sample_make(
         Judgment.objects.create(item=item, inspector=inspector, label=human, seconds_spent=2.0)
         items.append(item)
     return items
+
+
+def rollout_live(version: ModelVersion) -> Deployment:
+    """Take a version through shadow and canary to live with the real moves (routing follows)."""
+    from deployments import transitions
+    from deployments.rollout import rollout_move
+
+    rollout_move(model_version=version, move=transitions.SHADOW_START, actor=None)
+    rollout_move(model_version=version, move=transitions.CANARY_START, actor=None, share=0.05)
+    return rollout_move(model_version=version, move=transitions.LIVE_SWITCH, actor=None)
+
+
+def rollout_canary(version: ModelVersion, share: float) -> Deployment:
+    """Start a version (put in shadow first if need be) as a canary with the real moves."""
+    from deployments import transitions
+    from deployments.rollout import rollout_move
+
+    rollout_move(model_version=version, move=transitions.SHADOW_START, actor=None, repeat_ok=True)
+    return rollout_move(
+        model_version=version, move=transitions.CANARY_START, actor=None, share=share
+    )
+
+
+def queue_quiet(queue: Queue, **fields: float) -> Queue:
+    """Switch off a queue's audit sample and double inspection, so a test sees routing alone."""
+    for name, value in {"audit_rate": 0.0, "double_inspection_rate": 0.0, **fields}.items():
+        setattr(queue, name, value)
+    queue.save()
+    return queue

@@ -163,3 +163,28 @@ def test_runner_uses_the_preferred_providers_that_onnxruntime_offers(digits_onnx
         providers=["NoSuchExecutionProvider", "CPUExecutionProvider"],
     )
     assert runner.providers == ["CPUExecutionProvider"]
+
+
+@pytest.mark.django_db
+def test_a_batch_scores_like_single_items_and_refuses_only_its_invalid_rows(
+    model_version, digit_rows
+):
+    scorer = live.live_scorer(model_version)
+    rows = digit_rows[:100].astype(np.float32)
+    rows[7, 3] = np.nan
+    as_lists = [[float(v) for v in row] for row in rows]
+    as_lists[9] = as_lists[9][:10]
+
+    from_matrix = scorer.score_batch(rows, chunk_rows=16)
+    from_lists = scorer.score_batch(as_lists, chunk_rows=16)
+    one_by_one = [scorer.score(row) for row in as_lists]
+
+    assert from_matrix[7].fallback_reason == from_lists[7].fallback_reason == "invalid features"
+    assert from_lists[9].fallback_reason == one_by_one[9].fallback_reason == "invalid features"
+    for index in set(range(100)) - {7, 9}:
+        assert not from_matrix[index].is_fallback
+        assert from_matrix[index].label == from_lists[index].label == one_by_one[index].label
+        assert from_matrix[index].confidence == pytest.approx(
+            one_by_one[index].confidence, abs=1e-5
+        )
+    assert scorer.score_batch(rows[:, :10]) == [scorer.score_batch(rows[:1, :10])[0]] * 100

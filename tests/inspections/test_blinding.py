@@ -160,3 +160,52 @@ def test_two_items_the_model_scores_differently_render_identically(
     for prediction in Prediction.objects.filter(item__in=[twin_a, twin_b]):
         for text in _ways_to_show(prediction.confidence):
             assert not any(_number_shown(page, text) for page in shown)
+
+
+def test_an_audit_sample_looks_like_any_other_item_to_its_inspector(
+    client_for, inspector, inspector2, queue, model_version, admin_user, digit_rows, settings
+):
+    from deployments.models import Decision
+    from deployments.rollout import kill_switch_set
+    from tests.deployments.rollout_factories import queue_quiet, rollout_live
+
+    # The model decides one twin and sends it for a blind audit; the other twin, with the
+    # same image, only inspectors decide (the kill switch is on when it arrives).
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "LIVE_BUDGET_MS": 10_000.0}  # no stall fallback
+    queue_quiet(queue, audit_rate=1.0)
+    rollout_live(model_version)
+    features = [float(v) for v in digit_rows[0]]
+    audited = item_create(queue=queue, external_id="twin-a", features=features)
+    kill_switch_set(queue=queue, on=True, actor=admin_user)
+    plain = item_create(queue=queue, external_id="twin-b", features=features)
+    assert (audited.route, audited.audit_sample, audited.human_status) == ("model", True, "pending")
+    assert (plain.route, plain.audit_sample, plain.route_note) == ("human", False, "kill switch on")
+    decision = Decision.objects.get(item=audited)
+
+    pages = {}
+    for who, twin in ((inspector, audited), (inspector2, plain)):
+        client = client_for(who)
+        full = client.get("/inspect/digits/").content.decode()
+        fragment = client.get("/inspect/digits/", **HX).content.decode()
+        assert twin.external_id in full and twin.external_id in fragment
+        pages[twin.external_id] = (
+            _normalized(full, twin, who.username),
+            _normalized(fragment, twin, who.username),
+        )
+        for html in (full, fragment):
+            lowered = html.lower()
+            for word in (*FORBIDDEN_WORDS, "audit", "kill switch", "route"):
+                assert word not in lowered
+            for text in _ways_to_show(decision.confidence):
+                assert not _number_shown(html, text)
+    assert pages["twin-a"] == pages["twin-b"]
+
+    # Judged, the audit sample shows in the inspector's history like any other item.
+    client = client_for(inspector)
+    judged = client.post(
+        "/inspect/digits/judge", {"item_id": audited.pk, "label": decision.label}, **HX
+    )
+    history = client.get("/inspect/history/")
+    for response in (judged, history):
+        _assert_blind(response, [], "after judging an audit sample")
+    assert audited.external_id in history.content.decode()

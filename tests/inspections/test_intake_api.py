@@ -43,7 +43,7 @@ def test_a_valid_item_is_stored_routed_to_humans_and_answered_with_201(api_token
 
     assert response.status_code == 201
     item = Item.objects.get()
-    assert response.json() == {"id": item.pk, "route": "human", "decision": None}
+    assert response.json() == {"id": item.pk, "route": "human", "decision": None, "route_note": ""}
     assert (item.queue, item.external_id, item.features) == (queue, "scan-1", GOOD_FEATURES)
     assert item.human_status == Item.HumanStatus.PENDING
 
@@ -213,6 +213,25 @@ def test_a_used_token_records_when(api_token, queue):
     assert token.last_used_at is not None
 
 
+def test_a_token_used_again_within_a_minute_is_not_written_again(api_token, queue):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token = queue.api_tokens.get()
+    _submit(api_token, {"external_id": "x1", "features": GOOD_FEATURES})
+    token.refresh_from_db()
+    first = token.last_used_at
+    _submit(api_token, {"external_id": "x2", "features": GOOD_FEATURES})
+    token.refresh_from_db()
+    assert token.last_used_at == first
+    earlier = timezone.now() - timedelta(minutes=2)
+    queue.api_tokens.update(last_used_at=earlier)
+    _submit(api_token, {"external_id": "x3", "features": GOOD_FEATURES})
+    token.refresh_from_db()
+    assert token.last_used_at > earlier + timedelta(minutes=1)
+
+
 # Reading an item
 
 
@@ -242,16 +261,48 @@ def test_reading_an_item_gives_its_status_decision_and_judgments_but_no_predicti
         "status",
         "judgments_needed",
         "decision",
+        "decided_by",
+        "route_note",
         "judgments",
     }
     assert (read["id"], read["queue"], read["external_id"]) == (item.pk, "digits", "scan-9")
     assert (read["status"], read["decision"], read["route"]) == ("complete", "7", "human")
+    assert read["decided_by"] == "inspectors"
+    assert pending.json()["decided_by"] is None
     assert [j["label"] for j in read["judgments"]] == ["7"]
     assert set(read["judgments"][0]) == {"label", "created_at"}
     text = json.dumps(read).lower()
     prediction = item.predictions.get()
     for leak in ("prediction", "confidence", "probabilit", "model", f"{prediction.confidence}"):
         assert leak not in text
+
+
+def test_reading_an_audited_item_gives_the_models_decision_and_the_audit_judgment(
+    api_token, queue, model_version, inspector, digit_rows, settings
+):
+    from tests.deployments.rollout_factories import queue_quiet, rollout_live
+
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "LIVE_BUDGET_MS": 10_000.0}
+    queue_quiet(queue, audit_rate=1.0)
+    rollout_live(model_version)
+    item = item_create(queue=queue, external_id="audited", features=digit_rows[0].tolist())
+    model_label = item.decision.label
+    other = next(label for label in queue.labels if label != model_label)
+    client = _client(api_token)
+
+    before = client.get(f"/api/v1/items/{item.pk}").json()
+    judgment_record(item=item, inspector=inspector, label=other, seconds_spent=2.0)
+    after = client.get(f"/api/v1/items/{item.pk}").json()
+
+    for read in (before, after):
+        assert (read["route"], read["status"], read["decision"]) == (
+            "model",
+            "complete",
+            model_label,
+        )
+        assert read["decided_by"] == "digits-mlp:1"
+    assert before["judgments"] == []
+    assert [j["label"] for j in after["judgments"]] == [other]
 
 
 def test_reading_an_item_of_another_queue_is_403(queue, other_token):
@@ -308,3 +359,4 @@ def test_the_openapi_schema_lists_both_operations(client_for, ml_lead):
     paths = response.json()["paths"]
     assert "post" in paths["/api/v1/queues/{slug}/items"]
     assert "get" in paths["/api/v1/items/{item_id}"]
+    assert "post" in paths["/api/v1/queues/{slug}/items:batch"]
