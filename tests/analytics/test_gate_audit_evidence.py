@@ -42,7 +42,7 @@ def _decide(data, *, since: datetime, seed: int) -> None:
                 outcome="decided",
                 label=prediction.label,
                 confidence=prediction.confidence,
-                latency_ms=prediction.latency_ms,
+                latency_ms=prediction.latency_ms or 0.0,
                 created_at=item.received_at,
             )
             audited = other or rng.random() < 0.5
