@@ -101,9 +101,16 @@ def _users_ensure(password: str, log: Callable[[str], None]) -> User:
             if matches:
                 shared = user.password
             # Only what differs is written, so that a second run changes nothing.
-            if not matches or (user.is_staff, user.is_superuser) != (staff, superuser):
+            # The admin gets an address so that automatic rollbacks show their mail.
+            email = f"{username}@localhost" if group == roles.ADMIN else user.email
+            if not matches or (user.is_staff, user.is_superuser, user.email) != (
+                staff,
+                superuser,
+                email,
+            ):
                 shared = shared or make_password(password)
                 user.password, user.is_staff, user.is_superuser = shared, staff, superuser
+                user.email = email
                 user.save()
             user.groups.add(Group.objects.get(name=group))
         if created:
