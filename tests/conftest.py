@@ -157,3 +157,26 @@ def api_token(queue) -> str:
 @pytest.fixture
 def digit_rows(digits_split) -> np.ndarray:
     return digits_split.holdout_x
+
+
+# Figures the chaos, security and fuzz checks measure, printed together after the run so
+# docs/reliability.md can be checked against a fresh run.
+_FIGURES: list[tuple[str, str]] = []
+
+
+@pytest.fixture
+def figure(request) -> Callable[[str, object], None]:
+    """Record one measured figure of this test: figure("lost items", 0)."""
+
+    def record(name: str, value: object) -> None:
+        _FIGURES.append((f"{request.node.nodeid} :: {name}", str(value)))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _FIGURES:
+        return
+    terminalreporter.section("measured figures")
+    for name, value in _FIGURES:
+        terminalreporter.write_line(f"{name} = {value}")
