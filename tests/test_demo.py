@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +118,24 @@ def test_simulate_help_names_the_candidates():
 def test_simulate_refuses_an_unknown_candidate():
     with pytest.raises(CommandError):
         call_command("simulate", "--candidate", "best")
+
+
+def test_demo_on_an_unmigrated_database_says_to_migrate_first(tmp_path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}
+    }
+    env["SHADOWLAB_VAR_DIR"] = str(tmp_path)
+    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    result = subprocess.run(
+        [sys.executable, str(manage), "demo", "--items", "1", "--history-days", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "run `python manage.py migrate` first" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -3,6 +3,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 
 from shadowlab.demo import DEMO_USERS, demo_setup
 from shadowlab.demo_history import HISTORY_DAYS
@@ -31,6 +33,7 @@ class Command(BaseCommand):
             raise CommandError("--items must be 0 or more")
         if not 0 <= options["history_days"] <= 90:
             raise CommandError("--history-days must be between 0 and 90")
+        _require_migrated()
         quiet = options["verbosity"] == 0
         result = demo_setup(
             items=options["items"],
@@ -47,3 +50,15 @@ class Command(BaseCommand):
         self.stdout.write(f"logins (password {result.password_source}):")
         for username, group, _, _ in DEMO_USERS:
             self.stdout.write(f"  {username:<11} {group:<10} {result.password}")
+
+
+def _require_migrated() -> None:
+    """Refuse, with the command to run, a database whose tables are not all there yet."""
+    connection = connections[DEFAULT_DB_ALIAS]
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        raise CommandError(
+            f"the database is missing {len(pending)} migration(s): "
+            "run `python manage.py migrate` first (`make run` does both)"
+        )
