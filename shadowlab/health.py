@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -44,10 +47,29 @@ def _workers() -> tuple[list[str], str | None]:
     return names, None if names else "no worker answered within 1 s"
 
 
+def _metrics_token_given(request: HttpRequest, token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
+
+
 @require_GET
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics: requests, scoring counters and histograms, backlog."""
+    """Prometheus metrics: requests, scoring counters and histograms, backlog.
+
+    Only for a scraper that sends `Authorization: Bearer <SHADOWLAB_METRICS_TOKEN>`; without
+    that setting the endpoint does not exist (404), so a fresh install exposes nothing.
+    """
+    token = settings.SHADOWLAB_METRICS_TOKEN
+    if not token:
+        raise Http404("metrics are off: set SHADOWLAB_METRICS_TOKEN")
+    if not _metrics_token_given(request, token):
+        response = HttpResponse("a valid metrics bearer token is needed\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     from deployments.metrics import registry_for_export
@@ -58,13 +80,25 @@ def metrics(request: HttpRequest) -> HttpResponse:
 @require_GET
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
-    """The database and broker answer and at least one worker responds to a ping."""
+    """The database and the broker answer: this web process can serve pages and take items.
+
+    Workers are not asked: while they are down pages still work and intake still stores
+    items (the sweeper scores them later), so a load balancer must keep sending traffic.
+    """
     checks: dict[str, dict[str, object]] = {}
     problem = _database()
     checks["database"] = {"ok": problem is None, "error": problem}
     problem = _broker()
     checks["broker"] = {"ok": problem is None, "error": problem}
-    workers, problem = _workers() if problem is None else ([], "broker unavailable")
-    checks["workers"] = {"ok": problem is None, "error": problem, "names": workers}
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"ready": ready, "checks": checks}, status=200 if ready else 503)
+
+
+@require_GET
+@never_cache
+def workers(request: HttpRequest) -> JsonResponse:
+    """At least one Celery worker answers a ping through the broker (for monitoring)."""
+    problem = _broker()
+    names, problem = _workers() if problem is None else ([], f"broker unavailable: {problem}")
+    ok = problem is None
+    return JsonResponse({"ok": ok, "workers": names, "error": problem}, status=200 if ok else 503)

@@ -161,7 +161,9 @@ SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 315
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^readyz/workers$", r"^metrics$"]
+# Bearer token a Prometheus scraper sends to /metrics; unset, /metrics answers 404.
+SHADOWLAB_METRICS_TOKEN = env.str("SHADOWLAB_METRICS_TOKEN", default="")
 
 # Celery. Redis when REDIS_URL is given, otherwise kombu's file transport under VAR_DIR
 # (one machine only; messages a killed worker had taken are lost, the sweeper recovers them).

@@ -32,6 +32,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("readyz/workers", health.workers, name="readyz-workers"),
     path("metrics", health.metrics, name="metrics"),
 ]
 

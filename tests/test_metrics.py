@@ -11,6 +11,14 @@ from inspections.services import item_create
 
 pytestmark = pytest.mark.django_db
 
+TOKEN = "scraper-token-for-tests"
+BEARER = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def _metrics_token(settings):
+    settings.SHADOWLAB_METRICS_TOKEN = TOKEN
+
 
 def _sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
@@ -37,7 +45,7 @@ def test_metrics_count_scored_items_errors_batches_and_lag(client, shadow_model,
     assert _sample("shadowlab_scoring_batch_items_count") == before_batches + 1
     assert _sample("shadowlab_scoring_lag_seconds_count", model=key) == before_lag + 6
 
-    body = client.get("/metrics").content.decode()
+    body = client.get("/metrics", **BEARER).content.decode()
     assert f'shadowlab_predictions_total{{model="{key}",status="ok"}}' in body
     assert "shadowlab_inference_seconds_bucket" in body
     assert "django_http_requests_total_by_method_total" in body
@@ -48,6 +56,35 @@ def test_metrics_report_items_still_waiting_for_a_prediction(
 ):
     for n in range(3):
         item_create(queue=queue, external_id=f"w{n}", features=digit_rows[n].tolist())
-    body = client.get("/metrics").content.decode()
+    body = client.get("/metrics", **BEARER).content.decode()
     assert f'shadowlab_pending_items{{model="{shadow_model.key}",queue="digits"}} 3.0' in body
     assert 'shadowlab_items_awaiting_judgment{queue="digits"} 3.0' in body
+
+
+@pytest.mark.security
+def test_metrics_do_not_exist_while_no_token_is_configured(client, settings, admin_user):
+    settings.SHADOWLAB_METRICS_TOKEN = ""
+    assert client.get("/metrics").status_code == 404
+    assert client.get("/metrics", **BEARER).status_code == 404
+    client.force_login(admin_user)
+    assert client.get("/metrics").status_code == 404
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer wrong-token", f"Basic {TOKEN}", f"Bearer {TOKEN}x"],
+)
+def test_metrics_refuse_a_request_without_the_right_bearer_token(client, authorization):
+    headers = {} if authorization is None else {"HTTP_AUTHORIZATION": authorization}
+    response = client.get("/metrics", **headers)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert b"shadowlab_" not in response.content
+
+
+@pytest.mark.security
+def test_metrics_answer_the_scraper_that_sends_the_token(client):
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"bearer {TOKEN}")
+    assert response.status_code == 200
+    assert "django_http_requests_total_by_method_total" in response.content.decode()

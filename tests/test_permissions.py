@@ -61,6 +61,11 @@ MATRIX = [
     ("GET",  "/overview/digits/deferral-threshold", 405,   405,  405,      405,      405),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
+    # Probes answer everyone (no secrets in them; /readyz/workers has its own test below, as
+    # its answer depends on whether a worker runs); /metrics needs the scraper's bearer token
+    # whoever is signed in, and does not exist while none is configured.
+    ("GET",  "/readyz",                200,         200,         200,      200,      200),
+    ("GET",  "/metrics",               404,         404,         404,      404,      404),
     ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
     ("GET",  "/api/openapi.json",      LOGIN,       403,         200,      200,      403),
 ]
@@ -95,6 +100,22 @@ def test_each_role_gets_the_expected_answer_from_each_view(
         assert not ModelVersion.objects.exists()
     queue.refresh_from_db()
     assert queue.deferral_threshold == 0.0
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_role_reads_worker_health_and_none_reads_metrics_without_the_token(
+    request, client_for, settings, role
+):
+    from unittest import mock
+
+    from shadowlab.celery import app as celery_app
+
+    settings.SHADOWLAB_METRICS_TOKEN = "scraper-token"
+    client = client_for(None if role == "anonymous" else request.getfixturevalue(role))
+    with mock.patch.object(celery_app.control, "ping", return_value=[{"w@h": {"ok": "pong"}}]):
+        assert client.get("/readyz/workers").status_code == 200
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer scraper-token").status_code == 200
 
 
 def test_an_inspector_judging_from_the_page_records_the_judgment(client_for, inspector, queue):

@@ -57,6 +57,7 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
     env.update(
         SHADOWLAB_VAR_DIR=str(var),
         SHADOWLAB_DEMO_PASSWORD=PASSWORD,
+        SHADOWLAB_METRICS_TOKEN="smoke-metrics-token",
         PYTHONUNBUFFERED="1",
     )
     command = [sys.executable, "manage.py", "run_local", "--port", str(port)]
@@ -140,7 +141,10 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
 
         wait_until(scored_by_every_shadow_model, timeout=60, message="item was not scored")
         # The worker's counters reach the web's /metrics through the shared folder.
-        with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
+        scrape = urllib.request.Request(
+            f"{base}/metrics", headers={"Authorization": "Bearer smoke-metrics-token"}
+        )
+        with urllib.request.urlopen(scrape, timeout=10) as response:
             metrics = response.read().decode()
         assert re.search(
             r'shadowlab_predictions_total\{model="digits-mlp:1",status="ok"\} [1-9]', metrics
