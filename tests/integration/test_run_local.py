@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -110,6 +111,19 @@ def test_run_local_serves_the_demo_with_a_file_broker_and_stops_on_ctrl_c(tmp_pa
         ).read()
         page = browser.open(f"{base}/inspect/digits/").read().decode()
         assert '<svg class="pixels"' in page
+        # DEBUG is off by default: static files come through whitenoise from the collected
+        # (hashed) copy, errors show the product's pages, the key is kept under var.
+        stylesheet = re.search(r'href="(/static/css/shadowlab\.[0-9a-f]+\.css)"', page).group(1)
+        with urllib.request.urlopen(f"{base}{stylesheet}", timeout=10) as response:
+            assert response.status == 200
+            assert "immutable" in response.headers["Cache-Control"]
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            browser.open(f"{base}/no/such/page/")
+        assert missing.value.code == 404
+        not_found = missing.value.read().decode()
+        assert "<h1>Page not found</h1>" in not_found and "URLconf" not in not_found
+        assert (var / "secret-key").stat().st_mode & 0o777 == 0o600
+        assert "DEBUG off" in banner
 
         created = subprocess.run(
             [sys.executable, "manage.py", "create_api_token", "--queue", "digits"],

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from shadowlab import local_stack
+from shadowlab import local_serving, local_stack
 from shadowlab.demo import DEMO_USERS
 
 
@@ -60,6 +60,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--concurrency", type=int, default=os.cpu_count() or 2)
         parser.add_argument("--no-demo", action="store_true", help="Skip the demo set-up.")
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            help="Development only: DEBUG on (tracebacks in the browser, static files read "
+            "from the source folders). Without it errors show the product's error pages.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         host, port = options["host"], options["port"]
@@ -80,13 +86,21 @@ class Command(BaseCommand):
         metrics_dir = var / "metrics"
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True)
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            # Web, worker and beat processes share their metrics through this folder.
-            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        }
+        env = local_serving.local_server_environment(
+            os.environ,
+            var_dir=var,
+            host=host,
+            debug=options["debug"],
+            secret_key=local_serving.secret_key_ensure(var),
+        )
+        env.update(
+            {
+                "PYTHONUNBUFFERED": "1",
+                "OPENBLAS_NUM_THREADS": "1",
+                # Web, worker and beat processes share their metrics through this folder.
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            }
+        )
         env.setdefault("DJANGO_SETTINGS_MODULE", "shadowlab.settings")
         manager = Manager(Printer(sys.stdout))
         self.redis: subprocess.Popen[bytes] | None = None
@@ -117,6 +131,8 @@ class Command(BaseCommand):
             completed = subprocess.run(step, shell=True, env=env, check=False)  # noqa: S602
             if completed.returncode:
                 raise CommandError(f"`{step}` failed with exit code {completed.returncode}")
+        if not options["debug"]:
+            self._static_collect(manage, env)
 
         celery = f"{python} -m celery -A shadowlab"
         manager.add_process(
@@ -133,10 +149,36 @@ class Command(BaseCommand):
         manager.add_process("beat", f"{celery} beat --loglevel INFO", env=env)
 
         url = f"http://{host}:{port}/"
+        mode_note = (
+            "DEBUG on (--debug): tracebacks are shown in the browser; for development only"
+            if options["debug"]
+            else "DEBUG off; pass --debug for development tracebacks"
+        )
         threading.Thread(
-            target=self._announce, args=(url, broker_note, options["no_demo"]), daemon=True
+            target=self._announce,
+            args=(url, f"{broker_note}\n{mode_note}", options["no_demo"]),
+            daemon=True,
         ).start()
         manager.loop()
+
+    def _static_collect(self, manage: str, env: dict[str, str]) -> None:
+        """Collect static files for whitenoise, unless the collection is already up to date."""
+        from django.contrib.staticfiles import finders
+
+        static_root = Path(env["STATIC_ROOT"])
+        fingerprint = local_serving.static_fingerprint(
+            (name, Path(storage.path(name)))
+            for finder in finders.get_finders()
+            for name, storage in finder.list(["CVS", ".*", "*~"])
+        )
+        if local_serving.static_up_to_date(static_root, fingerprint):
+            return
+        self.stdout.write(f"collecting static files into {static_root} (once per change)…")
+        step = f"{manage} collectstatic --noinput -v0"
+        completed = subprocess.run(step, shell=True, env=env, check=False)  # noqa: S602
+        if completed.returncode:
+            raise CommandError(f"`{step}` failed with exit code {completed.returncode}")
+        local_serving.static_mark_collected(static_root, fingerprint)
 
     def _broker(self, choice: str, env: dict[str, str], var: Path) -> str:
         if choice != "filesystem" and (env.get("CELERY_BROKER_URL") or env.get("REDIS_URL")):
