@@ -14,7 +14,7 @@ from django.db import DatabaseError
 from deployments.live_runtime import CircuitBreaker, LiveResult, LiveScorer
 from deployments.models import Deployment, ModelVersion
 from deployments.registry import reference_data
-from deployments.scoring_cache import model_runner
+from deployments.scoring_cache import model_input_range, model_runner
 from inspections.models import Item
 
 log = logging.getLogger("shadowlab.live")
@@ -46,6 +46,7 @@ def live_scorer(model_version: ModelVersion) -> LiveScorer:
                     failures_to_open=cfg["BREAKER_FAILURES"],
                     open_seconds=cfg["BREAKER_OPEN_SECONDS"],
                 ),
+                input_range=model_input_range(model_version),
             )
             _scorers[model_version.pk] = scorer
     return scorer

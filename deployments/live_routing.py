@@ -142,9 +142,10 @@ def _score(routed: routing_table.RoutedVersion, rows: list[list[float]]) -> list
         return [LiveResult(None, None, None, 0.0, reason) for _ in rows]
     if len(rows) == 1:
         return [live.features_score_live(features=rows[0], model_version=routed.model_version)]
-    # Intake validated every value: one matrix, checked at once, not value by value.
+    # Intake validated every value: one matrix, checked at once, not value by value (float64,
+    # so that a value float32 cannot hold is refused by the input range check by name).
     return live.features_score_live_batch(
-        rows=np.asarray(rows, dtype=np.float32), model_version=routed.model_version
+        rows=np.asarray(rows, dtype=np.float64), model_version=routed.model_version
     )
 
 

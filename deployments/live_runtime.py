@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deployments.input_range import InputRange
 from deployments.runtime import ModelRunner
 from shadowlab.finite import is_finite_number
 
@@ -107,8 +108,10 @@ class LiveScorer:
         budget_seconds: float,
         breaker: CircuitBreaker,
         threads: int = 2,
+        input_range: InputRange | None = None,
     ) -> None:
         self.runner = runner
+        self.input_range = input_range
         self.labels = labels
         self.budget_seconds = budget_seconds
         self.breaker = breaker
@@ -135,10 +138,21 @@ class LiveScorer:
         valid = self._valid_rows(rows)
         if not valid:
             return results
+        # float64: a value float32 cannot hold must reach the range check as itself.
         matrix = np.asarray(
             rows[valid] if isinstance(rows, np.ndarray) else [rows[i] for i in valid],
-            dtype=np.float32,
+            dtype=np.float64,
         )
+        if self.input_range is not None:
+            # Far outside the reference data no model decides: inspectors do, never a model
+            # call (so the breaker does not count it either).
+            problems = self.input_range.problems(matrix)
+            for index, problem in zip(valid, problems, strict=True):
+                if problem:
+                    results[index] = LiveResult(None, None, None, 0.0, problem)
+            kept = [row for row, problem in enumerate(problems) if problem is None]
+            if len(kept) < len(valid):
+                valid, matrix = [valid[row] for row in kept], matrix[kept]
         step = max(1, chunk_rows)
         for start in range(0, len(valid), step):
             answers = self._call(matrix[start : start + step])

@@ -21,7 +21,7 @@ from django.db.models.functions import Cast
 from deployments.inference import Outcome, outcomes_infer
 from deployments.models import ModelVersion, Prediction, ScoringAttempt
 from deployments.prediction_insert import predictions_insert
-from deployments.scoring_cache import model_runner, model_version_cached
+from deployments.scoring_cache import model_input_range, model_runner, model_version_cached
 from deployments.scoring_message import message_batch
 from deployments.scoring_metrics import batch_observe
 from deployments.stored_features import stored_features_matrix
@@ -103,12 +103,22 @@ def _score(
 ) -> tuple[list[Outcome], float]:
     if not ids:
         return [], 0.0
+    # Inputs far outside the reference data are never given to the model (INT8 would answer
+    # where FP32 fails): they get an error prediction saying which feature.
+    problems = model_input_range(model_version).problems(matrix)
+    refused = [Outcome(ids[row], reason=p) for row, p in enumerate(problems) if p]
+    if refused:
+        kept = [row for row, problem in enumerate(problems) if problem is None]
+        ids, matrix = [ids[row] for row in kept], matrix[kept]
+        if not ids:
+            return refused, 0.0
     try:
         runner = model_runner(model_version)
     except Exception as exc:
         reason = f"model could not be loaded: {type(exc).__name__}: {exc}"
-        return [Outcome(item_id, reason=reason) for item_id in ids], 0.0
-    return outcomes_infer(runner, model_version.labels, ids, matrix)
+        return [*refused, *(Outcome(item_id, reason=reason) for item_id in ids)], 0.0
+    scored, seconds = outcomes_infer(runner, model_version.labels, ids, matrix)
+    return [*refused, *scored], seconds
 
 
 def _summarise(

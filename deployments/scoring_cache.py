@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from deployments.input_range import InputRange
 from deployments.models import ModelVersion
 from deployments.registry import reference_data
 from deployments.runtime import ModelRunner, runner_get
@@ -27,6 +28,27 @@ def model_runner(model_version: ModelVersion) -> ModelRunner:
         providers=cfg["ORT_PROVIDERS"],
         warm_rows=lambda: reference_data(model_version),
     )
+
+
+_ranges: dict[tuple[int, str, float], InputRange] = {}
+
+
+def model_input_range(model_version: ModelVersion) -> InputRange:
+    """Return the inputs this version may decide, from its reference data (once per process)."""
+    margin = float(settings.SHADOWLAB["INPUT_RANGE_MARGIN"])
+    key = (model_version.pk, model_version.sha256, margin)
+    found = _ranges.get(key)
+    if found is None:
+        try:
+            reference = reference_data(model_version)
+        except (OSError, ValueError) as exc:
+            log.warning("reference data of %s unreadable: %s", model_version.key, exc)
+            reference = None
+        found = InputRange.around_reference(reference, margin=margin) or InputRange.unbounded(
+            model_version.input_width
+        )
+        _ranges[key] = found
+    return found
 
 
 _versions: dict[int, ModelVersion] = {}
@@ -56,5 +78,6 @@ def model_version_cached(pk: int) -> ModelVersion | None:
 
 
 def model_versions_forget() -> None:
-    """Empty the cache of model versions (tests reuse primary keys)."""
+    """Empty the cache of model versions and their input ranges (tests reuse primary keys)."""
     _versions.clear()
+    _ranges.clear()

@@ -24,7 +24,10 @@ def _row_problem(features: object, width: int) -> str | None:
 def stored_features_matrix(
     rows: list[tuple[int, str]], width: int
 ) -> tuple[list[int], np.ndarray, list[tuple[int, str]]]:
-    """Parse stored feature JSON into a float32 matrix; return (ids, matrix, problems).
+    """Parse stored feature JSON into a float64 matrix; return (ids, matrix, problems).
+
+    float64, not the float32 the model reads: a value float32 cannot hold (1e308) stays
+    itself, so that the input range check can name it.
 
     One json.loads over the whole batch is several times faster than one per row; only
     when that batch does not form a clean [n, width] matrix is each row checked on its own.
@@ -34,7 +37,7 @@ def stored_features_matrix(
             json.loads("[" + ",".join(text for _, text in rows) + "]"), dtype=np.float64
         )
         if matrix.shape == (len(rows), width) and np.isfinite(matrix).all():
-            return [item_id for item_id, _ in rows], matrix.astype(np.float32), []
+            return [item_id for item_id, _ in rows], matrix, []
     except (ValueError, TypeError):
         pass
     ids: list[int] = []
@@ -52,4 +55,4 @@ def stored_features_matrix(
         else:
             ids.append(item_id)
             good.append(features)
-    return ids, np.asarray(good, dtype=np.float32).reshape(len(good), width), problems
+    return ids, np.asarray(good, dtype=np.float64).reshape(len(good), width), problems

@@ -289,6 +289,10 @@ SHADOWLAB = {
     "ORT_PROVIDERS": env.list(
         "SHADOWLAB_ORT_PROVIDERS", default=["CUDAExecutionProvider", "CPUExecutionProvider"]
     ),
+    # No model decides an input with a feature outside its reference range widened by this
+    # many times the feature's span on each side (deployments.input_range); such items get an
+    # error prediction and go to inspectors.
+    "INPUT_RANGE_MARGIN": env.float("SHADOWLAB_INPUT_RANGE_MARGIN", default=1.0),
     # Largest ONNX file or reference data file accepted by the registry.
     "MODEL_MAX_BYTES": env.int("SHADOWLAB_MODEL_MAX_BYTES", default=100 * 1024 * 1024),
     # How long an item shown to an inspector stays reserved for them.
