@@ -1,27 +1,42 @@
 """Decide whether an ONNX file may be registered (no Django import).
 
-Static checks run in this process on the parsed protobuf; the one check that executes the
-graph (a smoke inference) runs in a child process with a time and memory limit, so that a
-hostile or broken model can crash or hang only that child.
+Nothing here parses or runs an uploaded file in the calling (web or worker) process: the
+parent only looks at the file's size, and every other check, static (protobuf, checker,
+operator domains, opsets, external data, signature) and the smoke inference, runs in a
+child process (``deployments.onnx_probe``) with an address-space, a CPU-time and a
+wall-time limit. A hostile or broken file can only crash, exhaust or stall that child,
+which the parent reports as a refusal.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-# How long the smoke inference may take and how much memory its process may map.
+# Limits of the child that checks a model: wall time, CPU time and address space (which
+# includes ONNX Runtime's own libraries and thread stacks, about 1 GiB before any model).
 PROBE_TIMEOUT_SECONDS = 60
+PROBE_CPU_SECONDS = 45
 PROBE_MEMORY_BYTES = 4 * 1024**3
 SMOKE_ROWS = 64
 PROBABILITY_TOLERANCE = 1e-3
+# Operator domains a model's nodes may use: ONNX's own, its ML operators (scikit-learn
+# exports) and the contrib operators built into ONNX Runtime. Any other domain needs a
+# custom-op library, which is code we would have to load. (Quantized files import many
+# domains they never use; only the domains of nodes and local functions count.)
+STANDARD_DOMAINS = ("", "ai.onnx", "ai.onnx.ml", "com.microsoft")
+# ONNX Runtime runs opsets from 7; ai.onnx.ml from 1.
+MIN_OPSET = {"": 7, "ai.onnx.ml": 1}
 
 
 class ModelRejected(ValueError):
@@ -50,18 +65,88 @@ def _tensor_shape(value_info: object) -> list[int | str | None]:
     return shape
 
 
+def _graphs(graph: Any) -> Iterator[Any]:
+    """Yield a graph and every subgraph of its nodes (If, Loop, Scan bodies), depth first."""
+    yield graph
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                yield from _graphs(attribute.g)
+            for subgraph in attribute.graphs:
+                yield from _graphs(subgraph)
+
+
+def _tensors(graph: Any) -> Iterator[tuple[str, Any]]:
+    """Yield (name, tensor) for every tensor of a graph: initializers, sparse, attributes."""
+    for each in _graphs(graph):
+        for tensor in each.initializer:
+            yield tensor.name or "(unnamed)", tensor
+        for sparse in each.sparse_initializer:
+            yield sparse.values.name or "(sparse)", sparse.values
+            yield sparse.indices.name or "(sparse indices)", sparse.indices
+        for node in each.node:
+            for attribute in node.attribute:
+                label = f"{node.op_type}.{attribute.name}"
+                if attribute.HasField("t"):
+                    yield label, attribute.t
+                for tensor in attribute.tensors:
+                    yield label, tensor
+                if attribute.HasField("sparse_tensor"):
+                    yield label, attribute.sparse_tensor.values
+                    yield label, attribute.sparse_tensor.indices
+                for sparse in attribute.sparse_tensors:
+                    yield label, sparse.values
+                    yield label, sparse.indices
+
+
+def _is_external(tensor: Any) -> bool:
+    # Either flag counts: ONNX Runtime follows a "location" entry even without the other.
+    from onnx import TensorProto
+
+    return tensor.data_location == TensorProto.EXTERNAL or len(tensor.external_data) > 0
+
+
+def _opsets_check(model: Any) -> None:
+    """Refuse operators from custom domains and opsets ONNX Runtime cannot run."""
+    import onnx
+
+    highest = {
+        "": onnx.defs.onnx_opset_version(),
+        "ai.onnx.ml": max(
+            schema.since_version
+            for schema in onnx.defs.get_all_schemas_with_history()
+            if schema.domain == "ai.onnx.ml"
+        ),
+    }
+    used = {node.domain for graph in _graphs(model.graph) for node in graph.node}
+    used |= {function.domain for function in model.functions}
+    custom = sorted(domain for domain in used if domain not in STANDARD_DOMAINS)
+    if custom:
+        raise ModelRejected(
+            f"the model uses operators from the custom domain {custom[0]!r}; only the standard "
+            "ONNX operators and those built into ONNX Runtime are accepted"
+        )
+    for opset in model.opset_import:
+        domain = "" if opset.domain == "ai.onnx" else opset.domain
+        if domain not in highest:
+            continue
+        low, high = MIN_OPSET[domain], highest[domain]
+        if not low <= opset.version <= high:
+            name = domain or "ai.onnx"
+            raise ModelRejected(
+                f"the model imports opset {opset.version} of {name}; "
+                f"opsets {low} to {high} are accepted"
+            )
+
+
 def model_signature_read(
     path: Path, *, max_bytes: int, input_width: int, labels: list[str]
 ) -> ModelSignature:
     """Return the model's input and probability output, or raise ModelRejected."""
     import onnx
-    from onnx import TensorProto, external_data_helper
+    from onnx import TensorProto
 
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ModelRejected(f"the ONNX file is {size:,} bytes; the limit is {max_bytes:,} bytes")
-    if size == 0:
-        raise ModelRejected("the ONNX file is empty")
+    _size_check(path, max_bytes)
     try:
         model = onnx.load_model(str(path), load_external_data=False)
     except Exception as exc:
@@ -70,16 +155,13 @@ def model_signature_read(
         ) from exc
     if not model.graph.node:
         raise ModelRejected("the file is not a readable ONNX model (its graph has no nodes)")
-    external = [
-        tensor.name or "(unnamed)"
-        for tensor in external_data_helper._get_all_tensors(model)
-        if external_data_helper.uses_external_data(tensor)
-    ]
+    external = [name for name, tensor in _tensors(model.graph) if _is_external(tensor)]
     if external:
         raise ModelRejected(
             "the model keeps tensors in external data files, which are not accepted: "
             + ", ".join(external[:5])
         )
+    _opsets_check(model)
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:
@@ -142,25 +224,48 @@ def smoke_rows(reference: np.ndarray | None, width: int) -> np.ndarray:
     return np.random.default_rng(0).normal(size=(8, width)).astype(np.float32)
 
 
-def smoke_inference(path: Path, signature: ModelSignature, rows: np.ndarray) -> None:
-    """Run the model on a few rows in a child process; raise ModelRejected if anything fails."""
+def _size_check(path: Path, max_bytes: int) -> None:
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise ModelRejected(f"the ONNX file is {size:,} bytes; the limit is {max_bytes:,} bytes")
+    if size == 0:
+        raise ModelRejected("the ONNX file is empty")
+
+
+def _crash_reason(returncode: int, stderr: str) -> str:
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return f"the model check used more than {PROBE_CPU_SECONDS} s of CPU and was stopped"
+    if returncode < 0:
+        return f"the model check crashed ({signal.Signals(-returncode).name})"
+    detail = (stderr.strip().splitlines() or ["no output"])[-1][:300]
+    return f"the model check crashed (exit code {returncode}): {detail}"
+
+
+def model_check(
+    path: Path, *, max_bytes: int, input_width: int, labels: list[str], rows: np.ndarray
+) -> ModelSignature:
+    """Check a model in a limited child process: static checks, then a smoke inference on rows.
+
+    Return its signature, or raise ModelRejected saying why, whatever the file does to
+    the child (a parser crash, memory exhaustion, an endless graph).
+    """
+    _size_check(path, max_bytes)
     with tempfile.TemporaryDirectory(prefix="shadowlab-probe-") as tmp:
         rows_path = Path(tmp) / "rows.npy"
-        np.save(rows_path, rows)
-        command = [
-            sys.executable,
-            "-m",
-            "deployments.onnx_probe",
-            str(path),
-            str(rows_path),
-            signature.input_name,
-            signature.probability_output,
-            str(signature.n_classes),
-        ]
+        np.save(rows_path, np.ascontiguousarray(rows, dtype=np.float32))
+        request = {
+            "model": str(path),
+            "rows": str(rows_path),
+            "max_bytes": max_bytes,
+            "input_width": input_width,
+            "labels": labels,
+            "memory_bytes": PROBE_MEMORY_BYTES,
+            "cpu_seconds": PROBE_CPU_SECONDS,
+        }
         env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
         try:
             completed = subprocess.run(
-                command,
+                [sys.executable, "-m", "deployments.onnx_probe", json.dumps(request)],
                 capture_output=True,
                 text=True,
                 timeout=PROBE_TIMEOUT_SECONDS,
@@ -170,17 +275,58 @@ def smoke_inference(path: Path, signature: ModelSignature, rows: np.ndarray) -> 
             )
         except subprocess.TimeoutExpired as exc:
             raise ModelRejected(
-                f"the smoke inference did not finish within {PROBE_TIMEOUT_SECONDS} s"
+                f"the model check did not finish within {PROBE_TIMEOUT_SECONDS} s"
             ) from exc
     lines = completed.stdout.strip().splitlines()
-    if completed.returncode != 0 or not lines:
-        detail = (completed.stderr.strip().splitlines() or ["no output"])[-1][:300]
-        raise ModelRejected(
-            f"the smoke inference crashed (exit code {completed.returncode}): {detail}"
-        )
-    verdict = json.loads(lines[-1])
+    try:
+        verdict = json.loads(lines[-1]) if completed.returncode == 0 and lines else None
+    except ValueError:
+        verdict = None
+    if not isinstance(verdict, dict):
+        raise ModelRejected(_crash_reason(completed.returncode, completed.stderr))
     if not verdict.get("ok"):
-        raise ModelRejected(f"the smoke inference failed: {verdict.get('error', 'unknown error')}")
+        raise ModelRejected(str(verdict.get("error") or "the model check failed"))
+    return ModelSignature(**verdict["signature"])
+
+
+def model_probe(request: dict[str, Any]) -> dict[str, Any]:
+    """Run in the limited child: every check of the file, then the smoke inference."""
+    try:
+        signature = model_signature_read(
+            Path(request["model"]),
+            max_bytes=int(request["max_bytes"]),
+            input_width=int(request["input_width"]),
+            labels=[str(label) for label in request["labels"]],
+        )
+    except ModelRejected as exc:
+        return {"ok": False, "error": str(exc)}
+    rows = np.load(request["rows"], allow_pickle=False)
+    try:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(
+            request["model"], options, providers=["CPUExecutionProvider"]
+        )
+        (outputs,) = session.run([signature.probability_output], {signature.input_name: rows})
+    except Exception as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, MemoryError) or "failed to allocate memory" in message.lower():
+            limit = int(request["memory_bytes"]) / 1024**3
+            return {
+                "ok": False,
+                "error": "the smoke inference failed: the model asked for more memory than "
+                f"the {limit:.3g} GiB a model check may use",
+            }
+        return {"ok": False, "error": f"the smoke inference failed: ONNX Runtime: {message[:300]}"}
+    problem = probabilities_check(
+        np.asarray(outputs), rows=len(rows), n_classes=signature.n_classes
+    )
+    if problem:
+        return {"ok": False, "error": f"the smoke inference failed: {problem}"}
+    return {"ok": True, "signature": asdict(signature)}
 
 
 def probabilities_check(probabilities: np.ndarray, *, rows: int, n_classes: int) -> str | None:

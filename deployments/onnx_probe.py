@@ -1,6 +1,10 @@
-"""Child process for the registry's smoke inference: run a model on rows, print a JSON verdict.
+"""Child process that checks a model file under limits and prints a JSON verdict.
 
-Usage: python -m deployments.onnx_probe MODEL ROWS.npy INPUT_NAME OUTPUT_NAME N_CLASSES
+Usage: python -m deployments.onnx_probe REQUEST_JSON (see onnx_checks.model_check)
+
+The limits are set before ONNX or ONNX Runtime is imported, so nothing the file makes them
+do escapes them: past the address-space limit allocations fail, past the CPU limit the
+kernel stops the process (SIGXCPU, then SIGKILL).
 """
 
 from __future__ import annotations
@@ -9,29 +13,18 @@ import json
 import resource
 import sys
 
-import numpy as np
-
-from deployments.onnx_checks import PROBE_MEMORY_BYTES, probabilities_check
-
 
 def main(argv: list[str]) -> int:
-    model_path, rows_path, input_name, output_name, n_classes = argv
-    resource.setrlimit(resource.RLIMIT_AS, (PROBE_MEMORY_BYTES, PROBE_MEMORY_BYTES))
-    rows = np.load(rows_path, allow_pickle=False)
-    try:
-        import onnxruntime as ort
+    request = json.loads(argv[0])
+    memory = int(request["memory_bytes"])
+    cpu = int(request["cpu_seconds"])
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        session = ort.InferenceSession(model_path, options, providers=["CPUExecutionProvider"])
-        outputs = session.run([output_name], {input_name: rows})
-    except Exception as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(json.dumps({"ok": False, "error": f"ONNX Runtime: {message[:300]}"}))
-        return 0
-    problem = probabilities_check(np.asarray(outputs[0]), rows=len(rows), n_classes=int(n_classes))
-    print(json.dumps({"ok": problem is None, "error": problem}))
+    from deployments.onnx_checks import model_probe
+
+    print(json.dumps(model_probe(request)))
     return 0
 
 

@@ -17,13 +17,7 @@ from django.db import transaction
 
 from deployments.audit import audit_record
 from deployments.models import ModelVersion
-from deployments.onnx_checks import (
-    ModelRejected,
-    ModelSignature,
-    model_signature_read,
-    smoke_inference,
-    smoke_rows,
-)
+from deployments.onnx_checks import ModelRejected, ModelSignature, model_check, smoke_rows
 from deployments.parity import ParityReport, agreement_measure, latency_measure
 from deployments.quantization import Progress, model_quantize
 from deployments.runtime import ModelRunner, file_sha256
@@ -168,16 +162,16 @@ def _registration_check(
         )
     if ModelVersion.objects.filter(name=name, version=version).exists():
         raise ModelRejected(f"model {name}:{version} is already registered")
-    signature = model_signature_read(
+    if reference is not None and (reference.ndim != 2 or reference.shape[1] != queue.input_width):
+        raise ModelRejected(f"reference data must have {queue.input_width} columns")
+    # Parsing and running the file happen in a child process with limits, never here.
+    return model_check(
         onnx_path,
         max_bytes=settings.SHADOWLAB["MODEL_MAX_BYTES"],
         input_width=queue.input_width,
         labels=labels,
+        rows=smoke_rows(reference, queue.input_width),
     )
-    if reference is not None and (reference.ndim != 2 or reference.shape[1] != queue.input_width):
-        raise ModelRejected(f"reference data must have {queue.input_width} columns")
-    smoke_inference(onnx_path, signature, smoke_rows(reference, queue.input_width))
-    return signature
 
 
 def _model_version_store(

@@ -216,7 +216,7 @@ def test_a_model_that_runs_too_long_in_the_smoke_inference_is_refused(queue, tmp
         extra_initializers=[numpy_helper.from_array(np.array([8192, 8192]), "square_shape")],
     )
     path = _save(slow, tmp_path / "slow.onnx")
-    _refused("smoke inference did not finish within 2 s", queue=queue, onnx_path=path)
+    _refused("model check did not finish within 2 s", queue=queue, onnx_path=path)
 
 
 def test_a_failure_while_saving_removes_the_stored_files(queue, digits_onnx, digits_split):
