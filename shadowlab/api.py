@@ -9,11 +9,54 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 
 from inspections import services
 from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
+
+# Answers any operation may give besides those it declares: every error body is the same
+# {"detail": ...} (problem_response), so the schema says so once for all operations.
+COMMON_PROBLEMS = {
+    "400": "The request is malformed: a parameter or the body is invalid.",
+    "401": "No valid credentials: a token or a signed-in session is required.",
+    "403": "The caller may not do this (role, queue, or CSRF check).",
+    "404": "The named queue, item or record does not exist.",
+    "429": "Too many requests: wait for the seconds in Retry-After.",
+}
+WRITE_PROBLEMS = {
+    "409": "The request conflicts with the current state.",
+    "413": "The request body is larger than the limit.",
+}
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}},
+    "required": ["detail"],
+}
+
+
+class ShadowLabAPI(NinjaAPI):
+    """The NinjaAPI whose schema lists the error answers every operation may give."""
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        for operations in schema["paths"].values():
+            for method, operation in operations.items():
+                problems = dict(COMMON_PROBLEMS)
+                if method in ("post", "put", "patch", "delete"):
+                    problems.update(WRITE_PROBLEMS)
+                responses = operation.setdefault("responses", {})
+                declared = {str(code) for code in responses}
+                for code, description in problems.items():
+                    if code not in declared:
+                        responses[code] = {
+                            "description": description,
+                            "content": {"application/json": {"schema": PROBLEM_SCHEMA}},
+                        }
+        return schema
 
 
 class QueueToken(HttpBearer):
@@ -23,7 +66,7 @@ class QueueToken(HttpBearer):
         return services.api_token_authenticate(token)
 
 
-api = NinjaAPI(
+api = ShadowLabAPI(
     title="ShadowLab API",
     version="1",
     description="Submit items for inspection and read the decisions made on them.",
