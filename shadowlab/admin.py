@@ -20,9 +20,13 @@ from django.db.models import ManyToManyField, QuerySet
 from django.forms import ModelForm, ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse
 
+from shadowlab.login_throttle import login_unlock
+
 # Fields only a superuser may set on a user; a non-superuser's POST that carries one was
 # crafted (the form they are shown does not have them).
 SUPERUSER_ONLY_FIELDS = ("is_superuser", "user_permissions")
+# Most users one "lift sign-in lockouts" action unlocks (each is a few cache deletions).
+UNLOCK_MAX_USERS = 100
 
 
 def _actor(request: HttpRequest) -> User:
@@ -38,6 +42,17 @@ def groups_assignable(actor: User) -> QuerySet[Group]:
 
 
 class ShadowLabUserAdmin(UserAdmin):
+    actions = ["sign_in_unlock"]
+
+    @admin.action(permissions=["change"], description="Lift sign-in lockouts of selected users")
+    def sign_in_unlock(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        actor = _actor(request)
+        lifted = []
+        for user in queryset[:UNLOCK_MAX_USERS]:
+            addresses = login_unlock(user=user, actor=actor)
+            lifted.append(f"{user.get_username()} ({len(addresses)} address(es))")
+        self.message_user(request, "Sign-in lockouts lifted: " + ", ".join(lifted) + ".")
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if not _actor(request).is_superuser:
