@@ -285,12 +285,13 @@ AXES_HANDLER = (
     else "axes.handlers.database.AxesDatabaseHandler"
 )
 AXES_LOCKOUT_CALLABLE = "shadowlab.login_throttle.lockout_response"
-# Requests one API token may make per period (shadowlab.throttling), e.g. 6000/m or 100/s.
-SHADOWLAB_API_RATE = env.str("SHADOWLAB_API_RATE", default="6000/m")
 # Behind this many reverse proxies the client's address is taken from X-Forwarded-For.
 AXES_IPWARE_PROXY_COUNT = env.int("SHADOWLAB_PROXY_COUNT", default=0) or None
 if AXES_IPWARE_PROXY_COUNT:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+# Requests one API token may make per period (shadowlab.throttling), e.g. 6000/m or 100/s.
+SHADOWLAB_API_RATE = env.str("SHADOWLAB_API_RATE", default="6000/m")
 
 # Shadow scoring.
 SHADOWLAB = {
