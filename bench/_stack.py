@@ -91,6 +91,9 @@ def django_setup(database_url: str, redis_url: str) -> Path:
         SHADOWLAB_DEMO_PASSWORD="bench-password-not-used",  # noqa: S106 - throwaway database
         DJANGO_SETTINGS_MODULE="shadowlab.settings",
         LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        # Offered loads measure the server, not a token's budget: the limit is counted (its
+        # cost is in the figures) but not reached.
+        SHADOWLAB_API_RATE=os.environ.get("SHADOWLAB_API_RATE", "1000000/m"),
     )
     sys.path.insert(0, str(ROOT))
     import django

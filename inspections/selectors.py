@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from inspections.models import Assignment, Item, Judgment, Queue
+from inspections.models import Item, Judgment, Queue
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,6 @@ def undoable_judgment(*, inspector: User, queue: Queue) -> Judgment | None:
         .order_by("-created_at", "-id")
         .first()
     )
-
-
-def assignment_for(*, item: Item, inspector: User) -> Assignment | None:
-    return Assignment.objects.filter(item=item, inspector=inspector).first()
 
 
 def judgments_recent(*, inspector: User, limit: int = 50) -> QuerySet[Judgment]:

@@ -34,6 +34,7 @@ __all__ = [
     "BulkResult",
     "ItemDuplicate",
     "ItemRejected",
+    "JudgmentRefused",
     "JudgmentRejected",
     "api_token_authenticate",
     "api_token_create",
@@ -42,6 +43,7 @@ __all__ = [
     "items_create_bulk",
     "items_intake_batch",
     "judgment_record",
+    "judgment_submit",
     "judgment_undo",
     "queue_create",
 ]
@@ -49,6 +51,10 @@ __all__ = [
 
 class JudgmentRejected(ValueError):
     """The judgment cannot be recorded; nothing was stored."""
+
+
+class JudgmentRefused(JudgmentRejected):
+    """The item is not this inspector's to judge now (not theirs, expired, decided)."""
 
 
 def queue_create(
@@ -157,9 +163,9 @@ def judgment_record(*, item: Item, inspector: User, label: str, seconds_spent: f
             .get(pk=item.pk)
         )
         if locked.human_status != Item.HumanStatus.PENDING:
-            raise JudgmentRejected("this item no longer needs a judgment")
+            raise JudgmentRefused("this item no longer needs a judgment")
         if Judgment.objects.filter(item=locked, inspector=inspector).exists():
-            raise JudgmentRejected("you have already judged this item")
+            raise JudgmentRefused("you have already judged this item")
         judgment = Judgment.objects.create(
             item=locked, inspector=inspector, label=label, seconds_spent=seconds_spent
         )
@@ -169,6 +175,41 @@ def judgment_record(*, item: Item, inspector: User, label: str, seconds_spent: f
         locked.save(update_fields=["judgment_count", "human_status"])
         Assignment.objects.filter(item=locked, inspector=inspector).delete()
     return judgment
+
+
+def judgment_submit(*, queue: Queue, item_id: int, inspector: User, label: str) -> Judgment:
+    """Record the inspector's decision on the item reserved on their screen in this queue.
+
+    Only an item this inspector holds an unexpired reservation of, in this queue, is taken:
+    never another inspector's item, one never shown, one of another queue, so no one picks
+    which items get decided. The time spent is the time since the item was shown.
+    """
+    if label not in queue.labels:
+        raise JudgmentRejected(f"'{label}' is not a label of queue {queue.slug}")
+    now = timezone.now()
+    assignment = (
+        Assignment.objects.select_related("item")
+        .filter(item_id=item_id, inspector=inspector, item__queue=queue)
+        .first()
+    )
+    if assignment is None:
+        # The same answer whether the item is someone else's, never shown, in another queue
+        # or absent: the refusal tells nothing about other people's screens.
+        raise JudgmentRefused("that item is not on your screen; nothing was recorded")
+    item = assignment.item
+    if assignment.expires_at <= now:
+        minutes = round((assignment.expires_at - assignment.shown_at).total_seconds() / 60)
+        raise JudgmentRefused(
+            f"item {item.external_id} was reserved for you for {minutes} min and the time ran "
+            "out; nothing was recorded"
+        )
+    item.queue = queue  # spare a query: the label check reads it
+    return judgment_record(
+        item=item,
+        inspector=inspector,
+        label=label,
+        seconds_spent=(now - assignment.shown_at).total_seconds(),
+    )
 
 
 def judgment_undo(*, queue: Queue, inspector: User) -> Item | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from inspections import selectors, services
@@ -74,48 +75,69 @@ def inspect(request: AuthenticatedRequest, slug: str) -> HttpResponse:
     return _render_panel(request, queue, item)
 
 
+# Ids are positive bigints: at most 18 digits always fits, and ASCII digits only (str.isdigit
+# would take "²" or Arabic-Indic digits, which int() then reads or refuses).
+_ITEM_ID = re.compile(r"[0-9]{1,18}")
+
+
+def _item_id(raw: str | None) -> int | None:
+    """Return the posted item id, or None unless it is a plain positive whole number."""
+    if raw is None or not _ITEM_ID.fullmatch(raw):
+        return None
+    return int(raw) or None
+
+
+def _refused(
+    request: AuthenticatedRequest, queue: Queue, message: str, status: int
+) -> HttpResponse:
+    """Answer a refused decision with the reason and the item to judge next, never a stale one."""
+    item = services.item_assign_next(queue=queue, inspector=request.user)
+    return _render_panel(request, queue, item, f"{message}.", status=status)
+
+
 @require_POST
 @login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
 def judge(request: AuthenticatedRequest, slug: str) -> HttpResponse:
+    """Record a decision on the item on the inspector's screen; 400 or 409 with the reason."""
     queue = get_object_or_404(Queue, slug=slug)
-    item = get_object_or_404(
-        Item.objects.select_related("queue"), pk=request.POST.get("item_id") or 0, queue=queue
-    )
-    assignment = selectors.assignment_for(item=item, inspector=request.user)
-    seconds = (timezone.now() - assignment.shown_at).total_seconds() if assignment else 0.0
-    message = ""
+    item_id = _item_id(request.POST.get("item_id"))
+    if item_id is None:
+        return _refused(
+            request, queue, "Refused: item_id must be the number of the item on your screen", 400
+        )
     try:
-        services.judgment_record(
-            item=item,
+        services.judgment_submit(
+            queue=queue,
+            item_id=item_id,
             inspector=request.user,
             label=request.POST.get("label", ""),
-            seconds_spent=seconds,
         )
+    except services.JudgmentRefused as exc:
+        return _refused(request, queue, f"Refused: {exc}", 409)
     except services.JudgmentRejected as exc:
-        message = str(exc)
+        return _refused(request, queue, f"Refused: {exc}", 400)
     if not request.htmx:
         return redirect("inspections:inspect", slug=queue.slug)
     following = services.item_assign_next(queue=queue, inspector=request.user)
-    return _render_panel(request, queue, following, message)
+    return _render_panel(request, queue, following)
 
 
 @require_POST
 @login_required
 @permission_required(roles.JUDGE_ITEMS, raise_exception=True)
 def undo(request: AuthenticatedRequest, slug: str) -> HttpResponse:
+    """Withdraw the inspector's latest judgment in this queue while it may still be undone."""
     queue = get_object_or_404(Queue, slug=slug)
     item = services.judgment_undo(queue=queue, inspector=request.user)
     if item is None:
-        item = services.item_assign_next(queue=queue, inspector=request.user)
-        message = (
-            f"Nothing to undo: judgments can be undone for {settings.SHADOWLAB['UNDO_SECONDS']} s."
+        seconds = settings.SHADOWLAB["UNDO_SECONDS"]
+        return _refused(
+            request, queue, f"Nothing to undo: judgments can be undone for {seconds} s", 409
         )
-    else:
-        message = "Judgment withdrawn; decide this item again."
     if not request.htmx:
         return redirect("inspections:inspect", slug=queue.slug)
-    return _render_panel(request, queue, item, message)
+    return _render_panel(request, queue, item, "Judgment withdrawn; decide this item again.")
 
 
 @require_GET

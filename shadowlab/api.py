@@ -8,13 +8,14 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, Throttled, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 
 from inspections import services
 from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
+from shadowlab.throttling import ApiTokenThrottle
 
 # Answers any operation may give besides those it declares: every error body is the same
 # {"detail": ...} (problem_response), so the schema says so once for all operations.
@@ -71,6 +72,7 @@ api = ShadowLabAPI(
     version="1",
     description="Submit items for inspection and read the decisions made on them.",
     auth=QueueToken(),
+    throttle=[ApiTokenThrottle()],
     docs_url="/docs",
     docs=VendoredSwagger(),
     docs_decorator=docs_access,
@@ -125,3 +127,13 @@ def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRespo
     response = problem_response(request, 401, detail)
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+@api.exception_handler(Throttled)
+def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    # Ninja adds Retry-After to this answer.
+    return problem_response(
+        request,
+        429,
+        f"too many requests with this API token: at most {settings.SHADOWLAB_API_RATE}",
+    )

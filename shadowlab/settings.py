@@ -1,6 +1,7 @@
 """ShadowLab settings: every knob comes from the environment (see README, "Configuration")."""
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "django_celery_beat",
     "csp",
+    "axes",
     "shadowlab",
     "inspections",
     "deployments",
@@ -59,6 +61,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "shadowlab.http.HtmxLoginRedirectMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes asks: it turns a lockout found while signing in into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "shadowlab.urls"
@@ -108,6 +112,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# django-axes counts failed sign-ins before the model backend checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LOGIN_URL = "login"
@@ -254,6 +264,43 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 CELERY_TIMEZONE = TIME_ZONE
+
+# The cache: Redis when there is one, so that every web process counts sign-in failures and
+# API requests together; otherwise this process's memory. Short timeouts: a Redis that does
+# not answer must not hold a request for minutes.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "shadowlab",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Sign-in throttling (django-axes, see shadowlab.login_throttle): this many failed sign-ins for
+# one username from one address lock that pair out for the cool-off. Counted in the Redis cache
+# when there is one; without Redis in the database, which every process of the embedded stack
+# shares (a process's memory would count per process).
+AXES_FAILURE_LIMIT = env.int("SHADOWLAB_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("SHADOWLAB_LOGIN_COOLOFF_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = (
+    "shadowlab.login_throttle.ResilientCacheHandler"
+    if REDIS_URL
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_LOCKOUT_CALLABLE = "shadowlab.login_throttle.lockout_response"
+# Behind this many reverse proxies the client's address is taken from X-Forwarded-For.
+AXES_IPWARE_PROXY_COUNT = env.int("SHADOWLAB_PROXY_COUNT", default=0) or None
+if AXES_IPWARE_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+
+# Requests one API token may make per period (shadowlab.throttling), e.g. 6000/m or 100/s.
+SHADOWLAB_API_RATE = env.str("SHADOWLAB_API_RATE", default="6000/m")
 
 # Shadow scoring.
 SHADOWLAB = {

@@ -33,9 +33,12 @@ def test_demo_is_idempotent_and_puts_fp32_and_int8_in_shadow(settings, tmp_path)
     assert int8.notes["parity"]["passes"] is True
     assert set(Deployment.objects.values_list("role", flat=True)) == {"shadow"}
     from django.contrib.auth import authenticate
+    from django.test import RequestFactory
 
+    # Sign-in throttling counts per request: authenticate() needs the request it serves.
+    signing_in = RequestFactory().post("/accounts/login/")
     for username in ("inspector1", "inspector2", "lead", "admin"):
-        assert authenticate(username=username, password="a-demo-password-for-tests")
+        assert authenticate(signing_in, username=username, password="a-demo-password-for-tests")
 
 
 def test_demo_generates_a_password_once_and_keeps_it(settings, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from deployments.models import ModelVersion
 from inspections.models import Judgment
-from inspections.services import item_create
+from inspections.services import item_assign_next, item_create
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +23,6 @@ LOGIN = Redirect("/accounts/login/?next=")
 ADMIN_LOGIN = Redirect("/admin/login/?next=")
 QUEUES = Redirect("/inspect/")
 OVERVIEW = Redirect("/overview/")
-INSPECT = Redirect("/inspect/digits/")
 ROLLOUT = Redirect("/rollout/")
 
 ROLES = ("anonymous", "inspector", "ml_lead", "admin_user", "outsider")
@@ -33,9 +32,10 @@ MATRIX = [
     ("GET",  "/",                      LOGIN,       QUEUES,      OVERVIEW, ROLLOUT,  403),
     ("GET",  "/inspect/",              LOGIN,       200,         403,      403,      403),
     ("GET",  "/inspect/digits/",       LOGIN,       200,         403,      403,      403),
-    ("POST", "/inspect/digits/judge",  LOGIN,       INSPECT,     403,      403,      403),
+    # The item posted is not on the inspector's screen: refused, nothing recorded.
+    ("POST", "/inspect/digits/judge",  LOGIN,       409,         403,      403,      403),
     ("GET",  "/inspect/digits/judge",  405,         405,         405,      405,      405),
-    ("POST", "/inspect/digits/undo",   LOGIN,       INSPECT,     403,      403,      403),
+    ("POST", "/inspect/digits/undo",   LOGIN,       409,         403,      403,      403),
     ("GET",  "/inspect/history/",      LOGIN,       200,         403,      403,      403),
     ("GET",  "/overview/",             LOGIN,       403,         200,      200,      403),
     ("GET",  "/models/upload/",        LOGIN,       403,         403,      200,      403),
@@ -94,7 +94,7 @@ def test_each_role_gets_the_expected_answer_from_each_view(
         assert response["Location"].startswith(expected.to)
     else:
         assert response.status_code == expected
-    if expected in (LOGIN, ADMIN_LOGIN, 403, 405):
+    if expected in (LOGIN, ADMIN_LOGIN, 403, 405, 409):
         # Refused means nothing changed.
         assert not Judgment.objects.exists()
         assert not ModelVersion.objects.exists()
@@ -120,6 +120,7 @@ def test_every_role_reads_worker_health_and_none_reads_metrics_without_the_token
 
 def test_an_inspector_judging_from_the_page_records_the_judgment(client_for, inspector, queue):
     item = item_create(queue=queue, external_id="waiting", features=[0.0] * 64)
+    item_assign_next(queue=queue, inspector=inspector)
     client_for(inspector).post("/inspect/digits/judge", {"item_id": item.pk, "label": "3"})
     assert Judgment.objects.get().inspector == inspector
 

@@ -29,6 +29,17 @@
     control.click();
   });
 
+  // A refused decision (400, 409) answers with the panel: the reason and the item to judge
+  // next. htmx leaves 4xx answers unswapped by default, which would keep a stale item on screen.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var status = event.detail.xhr.status;
+    var target = event.detail.target;
+    if ((status === 400 || status === 409) && target && target.id === "inspect-panel") {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
   // Keep keyboard focus on the panel after each swap so that the next key press lands.
   document.addEventListener("htmx:afterSwap", function () {
     var root = panel();

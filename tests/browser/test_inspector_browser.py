@@ -88,3 +88,40 @@ def test_inspector_judges_ten_items_by_keyboard_only(
         assert "<!--" not in text
     assert re.search(r"<rect [^>]*fill=\"rgb\(", raw)
     assert console_errors == []
+
+
+@pytest.mark.security
+def test_a_refused_key_press_shows_why_and_the_item_to_judge_next(
+    page: Page, live_server, inspector, queue, digit_rows
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from inspections.models import Assignment
+
+    for n in range(2):
+        item_create(queue=queue, external_id=f"scan-{n:03d}", features=digit_rows[n].tolist())
+    page.goto(f"{live_server.url}/accounts/login/?next=/inspect/digits/")
+    page.fill("#id_username", "inspector1")
+    page.fill("#id_password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: urlsplit(url).path == "/inspect/digits/")
+    page.wait_for_load_state("load")
+    expect(page.locator(".item-id code")).to_have_text("scan-000")
+
+    # The inspector walked away: the reservation ran out while the item stayed on screen.
+    Assignment.objects.update(
+        shown_at=timezone.now() - timedelta(minutes=11),
+        expires_at=timezone.now() - timedelta(minutes=1),
+    )
+    page.keyboard.press("3")
+    expect(page.locator(".notice")).to_contain_text("the time ran out; nothing was recorded")
+    expect(page.locator(".item-id code")).to_have_text("scan-000")
+    assert not Judgment.objects.exists()
+
+    # Still free, it is reserved afresh: the next key press records it and moves on.
+    page.keyboard.press("3")
+    expect(page.locator("#judged-today")).to_have_text("1")
+    expect(page.locator(".item-id code")).to_have_text("scan-001")
+    assert Judgment.objects.get().item.external_id == "scan-000"
