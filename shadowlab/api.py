@@ -12,15 +12,23 @@ from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
 from inspections import services
+from inspections.api_tokens import ApiTokenRefused
 from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
+
+
+class TokenRefused(AuthenticationError):
+    """A bearer token was sent and refused; the message says why (invalid, revoked, expired)."""
 
 
 class QueueToken(HttpBearer):
     """A bearer token bound to one queue; only its SHA-256 is stored."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return services.api_token_authenticate(token)
+        try:
+            return services.api_token_authenticate(token)
+        except ApiTokenRefused as exc:
+            raise TokenRefused(401, str(exc)) from None
 
 
 api = NinjaAPI(
@@ -73,12 +81,15 @@ def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     # Intake endpoints take a queue's bearer token; the analytics, gate and rollout ones
-    # a signed-in session. Say which this request lacked.
-    detail = (
-        "a valid API token is required: Authorization: Bearer <token>"
-        if "Authorization" in request.headers or "/items" in request.path
-        else "sign in first: this endpoint reads the browser session of an ml_lead or admin"
-    )
+    # a signed-in session. Say which this request lacked, or why its token was refused.
+    if isinstance(exc, TokenRefused):
+        detail = exc.message
+    elif "Authorization" in request.headers or "/items" in request.path:
+        detail = "a valid API token is required: Authorization: Bearer <token>"
+    else:
+        detail = "sign in first: this endpoint reads the browser session of an ml_lead or admin"
     response = problem_response(request, 401, detail)
-    response["WWW-Authenticate"] = "Bearer"
+    # RFC 6750: a token that was sent and refused is an "invalid_token" error.
+    refused = isinstance(exc, TokenRefused)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"' if refused else "Bearer"
     return response
