@@ -59,6 +59,11 @@ MATRIX = [
     # model version: let in and refused as invalid, the threshold unchanged.
     ("POST", "/overview/digits/deferral-threshold", LOGIN, 403,  403,      400,      403),
     ("GET",  "/overview/digits/deferral-threshold", 405,   405,  405,      405,      405),
+    ("GET",  "/tokens/",               LOGIN,       403,         403,      200,      403),
+    # The admin's empty form is let in and refused as invalid: 400, no token issued.
+    ("POST", "/tokens/",               LOGIN,       403,         403,      400,      403),
+    ("GET",  "/tokens/9/revoke",       LOGIN,       403,         403,      404,      403),
+    ("POST", "/tokens/9/revoke",       LOGIN,       403,         403,      404,      403),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
     ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
@@ -312,6 +317,55 @@ def test_each_role_gets_the_expected_answer_from_each_gate_page(
         assert GateEvaluation.objects.count() == 1
         assert AuditEvent.objects.count() == events
         assert not PromotionRequest.objects.exists()
+
+
+# The API tokens page: admins only. "{token}" is an active token of the digits queue.
+TOKENS_BACK = Redirect("/tokens/?queue=digits")
+ISSUE = {"queue": "{queue}", "name": "scanner", "expiry": "days", "days": "30"}
+# fmt: off
+TOKEN_PAGES_MATRIX = [
+    # method  path                       body   anonymous inspector ml_lead admin        outsider
+    ("GET",  "/tokens/",                 None,  LOGIN,    403,      403,    200,         403),
+    ("POST", "/tokens/",                 ISSUE, LOGIN,    403,      403,    201,         403),
+    ("GET",  "/tokens/{token}/revoke",   None,  LOGIN,    403,      403,    200,         403),
+    ("POST", "/tokens/{token}/revoke",   None,  LOGIN,    403,      403,    TOKENS_BACK, 403),
+]
+# fmt: on
+
+TOKEN_PAGES_CASES = [
+    pytest.param(role, method, path, body, expected, id=f"{role}-{method}-{path}")
+    for method, path, body, *row in TOKEN_PAGES_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body", "expected"), TOKEN_PAGES_CASES)
+def test_each_role_gets_the_expected_answer_from_each_token_page(
+    request, client_for, queue, role, method, path, body, expected
+):
+    from deployments.models import AuditEvent
+    from inspections.models import ApiToken
+    from inspections.services import api_token_create
+
+    token, raw = api_token_create(queue=queue, name="existing")
+    client = client_for(None if role == "anonymous" else request.getfixturevalue(role))
+    url = path.format(token=token.pk)
+    data = {k: queue.pk if v == "{queue}" else v for k, v in (body or {}).items()}
+
+    response = client.get(url) if method == "GET" else client.post(url, data)
+
+    if isinstance(expected, Redirect):
+        assert response.status_code == 302
+        assert response["Location"].startswith(expected.to)
+    else:
+        assert response.status_code == expected
+    token.refresh_from_db()
+    if expected in (LOGIN, 403):
+        # Refused means nothing changed: no token issued, none revoked, no secret shown.
+        assert ApiToken.objects.count() == 1
+        assert token.revoked_at is None
+        assert not AuditEvent.objects.exclude(action="api_token.issue").exists()
+        assert raw[10:] not in response.content.decode()
 
 
 def test_the_rollout_entry_is_in_the_navigation_of_ml_leads_and_admins_only(
