@@ -28,7 +28,7 @@ from deployments.rollout import kill_switch_set, rollout_retire, rollout_rollbac
 from deployments.transitions import TransitionRefused
 from inspections.models import Queue
 from shadowlab import roles
-from shadowlab.api import api, problem_response, queue_or_problem
+from shadowlab.api import api, problem_response, queue_or_problem, session_with
 
 router = Router(tags=["rollout"], auth=django_auth)
 
@@ -103,7 +103,11 @@ def _page_number(text: str | None, name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {text!r}") from None
 
 
-@router.post("/queues/{slug}/promotions", summary="Request a promotion")
+@router.post(
+    "/queues/{slug}/promotions",
+    auth=session_with(roles.REQUEST_PROMOTION, "requesting a promotion needs the ml_lead role"),
+    summary="Request a promotion",
+)
 def promotion_request(request: HttpRequest, slug: str, payload: PromotionIn) -> HttpResponse:
     """File a request to move a version to canary or live on a passing gate evaluation."""
     user = _user(request)
@@ -183,7 +187,11 @@ def promotion_read(request: HttpRequest, request_id: int) -> HttpResponse:
     return api.create_response(request, selectors.promotion_request_json(found), status=200)
 
 
-@router.post("/promotions/{request_id}/approve", summary="Approve a promotion request")
+@router.post(
+    "/promotions/{request_id}/approve",
+    auth=session_with(roles.DECIDE_PROMOTION, "deciding a promotion needs the admin role"),
+    summary="Approve a promotion request",
+)
 def promotion_approve_view(
     request: HttpRequest, request_id: int, payload: DecisionIn
 ) -> HttpResponse:
@@ -191,7 +199,11 @@ def promotion_approve_view(
     return _decide(request, request_id, payload, approve=True)
 
 
-@router.post("/promotions/{request_id}/reject", summary="Reject a promotion request")
+@router.post(
+    "/promotions/{request_id}/reject",
+    auth=session_with(roles.DECIDE_PROMOTION, "deciding a promotion needs the admin role"),
+    summary="Reject a promotion request",
+)
 def promotion_reject_view(
     request: HttpRequest, request_id: int, payload: DecisionIn
 ) -> HttpResponse:
@@ -214,7 +226,11 @@ def _decide(request: HttpRequest, request_id: int, payload: DecisionIn, *, appro
     return api.create_response(request, selectors.promotion_request_json(decided), status=200)
 
 
-@router.post("/queues/{slug}/kill-switch", summary="Turn a queue's kill switch on or off")
+@router.post(
+    "/queues/{slug}/kill-switch",
+    auth=session_with(roles.KILL_SWITCH, "the kill switch needs the admin role"),
+    summary="Turn a queue's kill switch on or off",
+)
 def kill_switch(request: HttpRequest, slug: str, payload: KillSwitchIn) -> HttpResponse:
     """While the kill switch is on, every item of the queue goes to inspectors."""
     user = _user(request)
@@ -241,7 +257,11 @@ def rollout(request: HttpRequest, slug: str) -> HttpResponse:
     return api.create_response(request, selectors.rollout_state(queue=queue), status=200)
 
 
-@router.post("/queues/{slug}/rollback", summary="Roll a canary or live version back to shadow")
+@router.post(
+    "/queues/{slug}/rollback",
+    auth=session_with(roles.DEPLOY_MODELS, "rolling a model back needs the admin role"),
+    summary="Roll a canary or live version back to shadow",
+)
 def rollback(request: HttpRequest, slug: str, payload: RollbackIn) -> HttpResponse:
     """Roll back a version by hand; a rolled-back live version's standby goes live again."""
     user = _user(request)
@@ -260,7 +280,11 @@ def rollback(request: HttpRequest, slug: str, payload: RollbackIn) -> HttpRespon
     return api.create_response(request, selectors.rollout_state(queue=queue), status=200)
 
 
-@router.post("/queues/{slug}/retire", summary="Retire the standby (or a shadow) version")
+@router.post(
+    "/queues/{slug}/retire",
+    auth=session_with(roles.DEPLOY_MODELS, "retiring a model needs the admin role"),
+    summary="Retire the standby (or a shadow) version",
+)
 def retire(request: HttpRequest, slug: str, payload: RetireIn) -> HttpResponse:
     """Retire a version that decides nothing; a rollback of the live one then has no standby."""
     user = _user(request)

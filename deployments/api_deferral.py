@@ -17,7 +17,7 @@ from deployments.deferral import queue_deferral_threshold_set
 from deployments.models import RolloutControl
 from inspections.models import Queue
 from shadowlab import roles
-from shadowlab.api import api, problem_response, queue_or_problem
+from shadowlab.api import api, problem_response, queue_or_problem, session_with
 
 router = Router(tags=["rollout"], auth=django_auth)
 
@@ -50,7 +50,11 @@ def _body(queue: Queue) -> dict[str, object]:
     }
 
 
-@router.put("/queues/{slug}/deferral-threshold", summary="Set a queue's deferral threshold")
+@router.put(
+    "/queues/{slug}/deferral-threshold",
+    auth=session_with(roles.CHANGE_QUEUE, "setting the deferral threshold needs the admin role"),
+    summary="Set a queue's deferral threshold",
+)
 def deferral_threshold_put(
     request: HttpRequest, slug: str, payload: DeferralThresholdIn
 ) -> HttpResponse:

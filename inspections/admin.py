@@ -1,13 +1,9 @@
 from __future__ import annotations
 
-from typing import cast
-
-from django.contrib import admin, messages
-from django.contrib.auth.models import User
+from django.contrib import admin
 from django.http import HttpRequest
 
 from inspections.models import ApiToken, Item, Judgment, Queue
-from inspections.services import api_token_create
 
 
 @admin.register(Queue)
@@ -59,18 +55,40 @@ class JudgmentAdmin(admin.ModelAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ["prefix", "name", "queue", "created_by", "created_at", "last_used_at"]
+    """List tokens read only; the API tokens page (/tokens/) issues and revokes them.
+
+    That page shows the secret once and audits both; a token is revoked, never deleted.
+    """
+
+    list_display = [
+        "prefix",
+        "name",
+        "queue",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
     list_filter = ["queue"]
-    fields = ["queue", "name"]
+    list_select_related = ["queue", "created_by"]
+    readonly_fields = [
+        "prefix",
+        "name",
+        "queue",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "revoked_by",
+        "last_used_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    def save_model(self, request: HttpRequest, obj: ApiToken, form: object, change: bool) -> None:
-        token, raw = api_token_create(
-            queue=obj.queue, name=obj.name, created_by=cast(User, request.user)
-        )
-        obj.pk = token.pk
-        messages.warning(
-            request, f"New API token for {token.queue.slug} (shown only now, copy it): {raw}"
-        )
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 # The most inspectors one item can be sent to (a queue's panel for double inspection).
 MAX_PANEL = 5
@@ -221,7 +222,16 @@ class Assignment(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token that lets an API client submit and read items of one queue."""
+    """A bearer token that lets an API client submit and read items of one queue.
+
+    It works until it expires (expires_at; null only when an admin chose no expiry) or is
+    revoked; a revoked or expired token stays listed, for the record.
+    """
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "active"
+        EXPIRED = "expired", "expired"
+        REVOKED = "revoked", "revoked"
 
     queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100, blank=True)
@@ -231,13 +241,44 @@ class ApiToken(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Refused from then on; empty: never expires."
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_used_at = models.DateTimeField(
+        null=True, blank=True, help_text="Written at most once a minute."
+    )
 
     class Meta:
         verbose_name = "API token"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__isnull=True) | Q(expires_at__gt=F("created_at")),
+                name="api_token_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(revoked_by__isnull=True) | Q(revoked_at__isnull=False),
+                name="api_token_revoked_by_only_when_revoked",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.queue.slug})"
+
+    def state(self, now: datetime) -> ApiToken.State:
+        """Return whether the token works at this time, and if not why."""
+        if self.revoked_at is not None:
+            return ApiToken.State.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return ApiToken.State.EXPIRED
+        return ApiToken.State.ACTIVE
 
     @staticmethod
     def hash(raw_token: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -13,7 +12,9 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Subquery,
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-# Intake has its own module; its services stay importable from here, where callers look.
+# Tokens and intake have their own modules; their services stay importable from here, where
+# callers look.
+from inspections.api_tokens import api_token_authenticate, api_token_create
 from inspections.intake import (
     BATCH_MAX_ITEMS,
     BatchItemResult,
@@ -25,7 +26,7 @@ from inspections.intake import (
     items_create_bulk,
     items_intake_batch,
 )
-from inspections.models import ApiToken, Assignment, Item, Judgment, Queue
+from inspections.models import Assignment, Item, Judgment, Queue
 
 __all__ = [
     "BATCH_MAX_ITEMS",
@@ -236,42 +237,3 @@ def judgment_undo(*, queue: Queue, inspector: User) -> Item | None:
         _assignment_put(item=item, inspector=inspector, now=now)
         item.refresh_from_db()
     return item
-
-
-TOKEN_USE_RECORDED_EVERY = timedelta(minutes=1)
-
-
-def api_token_create(
-    *, queue: Queue, name: str = "", created_by: User | None = None
-) -> tuple[ApiToken, str]:
-    """Create a token for the queue; return it with the raw secret, which is never stored."""
-    raw = "slk_" + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        queue=queue,
-        name=name,
-        prefix=raw[:10],
-        token_hash=ApiToken.hash(raw),
-        created_by=created_by if created_by is not None and created_by.pk else None,
-    )
-    return token, raw
-
-
-def api_token_authenticate(raw: str) -> ApiToken | None:
-    """Return the token matching this secret, or None."""
-    if not raw or len(raw) > 200:
-        return None
-    # The queue's routing version comes in the same query (intake routes by it).
-    token = (
-        ApiToken.objects.select_related("queue", "queue__rollout_control")
-        .filter(token_hash=ApiToken.hash(raw))
-        .first()
-    )
-    now = timezone.now()
-    if token is not None and (
-        token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RECORDED_EVERY
-    ):
-        # At most once a minute: a write (and its commit) on every intake request would cost
-        # more than the item itself, for a date shown to the minute.
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-        token.last_used_at = now
-    return token

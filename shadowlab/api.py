@@ -8,11 +8,19 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, Throttled, ValidationError
+from ninja import security as ninja_security
+from ninja.errors import (
+    AuthenticationError,
+    AuthorizationError,
+    HttpError,
+    Throttled,
+    ValidationError,
+)
 from ninja.openapi.schema import OpenAPISchema
 from ninja.security import HttpBearer
 
 from inspections import services
+from inspections.api_tokens import ApiTokenRefused
 from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
 from shadowlab.throttling import ApiTokenThrottle
@@ -60,11 +68,54 @@ class ShadowLabAPI(NinjaAPI):
         return schema
 
 
+class TokenRefused(AuthenticationError):
+    """A bearer token was sent and refused; the message says why (invalid, revoked, expired)."""
+
+
 class QueueToken(HttpBearer):
     """A bearer token bound to one queue; only its SHA-256 is stored."""
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
-        return services.api_token_authenticate(token)
+        try:
+            api_token = services.api_token_authenticate(token)
+        except ApiTokenRefused as exc:
+            raise TokenRefused(401, str(exc)) from None
+        # A queue named in the path is checked here, before the body is read: a token of
+        # another queue is refused without learning anything from the body's validation.
+        match = request.resolver_match
+        slug = match.kwargs.get("slug") if match is not None else None
+        if slug is not None and slug != api_token.queue.slug:
+            slug = str(slug)[: Queue._meta.get_field("slug").max_length]
+            if not Queue.objects.filter(slug=slug).exists():
+                raise HttpError(404, f"there is no queue '{slug}'")
+            raise AuthorizationError(403, "this token is not valid for that queue")
+        return api_token
+
+
+class SessionAuth(ninja_security.SessionAuth):
+    """A signed-in session whose user holds one permission, checked before the body is read.
+
+    Without a session the answer is 401; signed in without the permission, 403 with the
+    refusal. Either way before ninja validates the body, so a caller who may not change
+    something learns nothing from its validation. Named as ninja's session auth so that the
+    OpenAPI document keeps one session scheme.
+    """
+
+    def __init__(self, permission: str, refusal: str) -> None:
+        super().__init__()
+        self.permission = permission
+        self.refusal = refusal
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = super().authenticate(request, key)
+        if user is not None and not user.has_perm(self.permission):
+            raise AuthorizationError(403, self.refusal)
+        return user
+
+
+def session_with(permission: str, refusal: str) -> SessionAuth:
+    """Return the auth of a session operation that needs this permission."""
+    return SessionAuth(permission, refusal)
 
 
 api = ShadowLabAPI(
@@ -118,14 +169,17 @@ def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(AuthenticationError)
 def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     # Intake endpoints take a queue's bearer token; the analytics, gate and rollout ones
-    # a signed-in session. Say which this request lacked.
-    detail = (
-        "a valid API token is required: Authorization: Bearer <token>"
-        if "Authorization" in request.headers or "/items" in request.path
-        else "sign in first: this endpoint reads the browser session of an ml_lead or admin"
-    )
+    # a signed-in session. Say which this request lacked, or why its token was refused.
+    if isinstance(exc, TokenRefused):
+        detail = exc.message
+    elif "Authorization" in request.headers or "/items" in request.path:
+        detail = "a valid API token is required: Authorization: Bearer <token>"
+    else:
+        detail = "sign in first: this endpoint reads the browser session of an ml_lead or admin"
     response = problem_response(request, 401, detail)
-    response["WWW-Authenticate"] = "Bearer"
+    # RFC 6750: a token that was sent and refused is an "invalid_token" error.
+    refused = isinstance(exc, TokenRefused)
+    response["WWW-Authenticate"] = 'Bearer error="invalid_token"' if refused else "Bearer"
     return response
 
 

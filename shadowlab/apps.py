@@ -10,6 +10,7 @@ class ShadowLabConfig(AppConfig):
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
 
+        from shadowlab import role_audit  # noqa: F401  (connects the role-change audit)
         from shadowlab.login_throttle import lockout_audit
         from shadowlab.throttling import rate_parse
 

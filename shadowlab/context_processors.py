@@ -13,5 +13,6 @@ def shadowlab(request: HttpRequest) -> dict[str, object]:
         "is_analyst": roles.can_view_reports(user),
         "is_registrar": roles.can_register_models(user),
         "can_view_audit_log": roles.can_view_audit_log(user),
+        "can_view_api_tokens": user.is_authenticated and user.has_perm(roles.VIEW_API_TOKENS),
         "can_view_rollout": user.is_authenticated and user.has_perm(roles.VIEW_ROLLOUT),
     }

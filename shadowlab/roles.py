@@ -20,6 +20,11 @@ VIEW_ROLLOUT = "deployments.view_rolloutcontrol"
 VIEW_AUDIT_LOG = "deployments.view_auditevent"
 # A queue's settings, its deferral threshold among them: admins only.
 CHANGE_QUEUE = "inspections.change_queue"
+# A queue's API tokens, admins only. Revoking takes the delete permission: it replaces
+# deleting, and keeps the token listed for the record.
+VIEW_API_TOKENS = "inspections.view_apitoken"
+ISSUE_API_TOKENS = "inspections.add_apitoken"
+REVOKE_API_TOKENS = "inspections.delete_apitoken"
 
 # What ml_leads and admins both read about the gate and the rollout.
 _ROLLOUT_VIEWS = [
@@ -125,6 +130,14 @@ def can_view_audit_log(user: AnyUser) -> bool:
 
 def can_register_models(user: AnyUser) -> bool:
     return user.is_authenticated and user.has_perm(REGISTER_MODELS)
+
+
+def can_issue_api_tokens(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(ISSUE_API_TOKENS)
+
+
+def can_revoke_api_tokens(user: AnyUser) -> bool:
+    return user.is_authenticated and user.has_perm(REVOKE_API_TOKENS)
 
 
 def groups_sync() -> None:

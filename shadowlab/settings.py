@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "shadowlab.request_actor.RequestActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -346,6 +347,8 @@ SHADOWLAB = {
     "ASSIGNMENT_SECONDS": env.int("SHADOWLAB_ASSIGNMENT_SECONDS", default=600),
     # How long after recording it an inspector may undo a judgment.
     "UNDO_SECONDS": env.int("SHADOWLAB_UNDO_SECONDS", default=30),
+    # Lifetime of a new API token unless whoever issues it chooses another (or none).
+    "API_TOKEN_DAYS": env.int("SHADOWLAB_API_TOKEN_DAYS", default=90),
     # Rollback monitor: seconds between looks, and the most rows of a version's window one
     # look reads (its latest decisions, audit items and inputs).
     "MONITOR_SECONDS": MONITOR_SECONDS,

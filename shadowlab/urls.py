@@ -28,6 +28,7 @@ urlpatterns = [
     path("rollout/", include("deployments.urls_rollout")),
     path("rollout/", include("analytics.urls_gate")),
     path("audit/", include("deployments.urls_audit")),
+    path("tokens/", include("inspections.urls_tokens")),
     path("api/", api.urls),
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),

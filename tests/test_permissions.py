@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from analytics.registry import REPORT_KINDS
 from deployments.models import ModelVersion
 from inspections.models import Judgment
 from inspections.services import item_assign_next, item_create
@@ -24,6 +25,7 @@ ADMIN_LOGIN = Redirect("/admin/login/?next=")
 QUEUES = Redirect("/inspect/")
 OVERVIEW = Redirect("/overview/")
 ROLLOUT = Redirect("/rollout/")
+OUT = Redirect("/accounts/login/")  # signed out
 
 ROLES = ("anonymous", "inspector", "ml_lead", "admin_user", "outsider")
 # fmt: off
@@ -59,6 +61,11 @@ MATRIX = [
     # model version: let in and refused as invalid, the threshold unchanged.
     ("POST", "/overview/digits/deferral-threshold", LOGIN, 403,  403,      400,      403),
     ("GET",  "/overview/digits/deferral-threshold", 405,   405,  405,      405,      405),
+    ("GET",  "/tokens/",               LOGIN,       403,         403,      200,      403),
+    # The admin's empty form is let in and refused as invalid: 400, no token issued.
+    ("POST", "/tokens/",               LOGIN,       403,         403,      400,      403),
+    ("GET",  "/tokens/9/revoke",       LOGIN,       403,         403,      404,      403),
+    ("POST", "/tokens/9/revoke",       LOGIN,       403,         403,      404,      403),
     ("GET",  "/admin/",                ADMIN_LOGIN, ADMIN_LOGIN, 200,      200,      ADMIN_LOGIN),
     ("GET",  "/healthz",               200,         200,         200,      200,      200),
     # Probes answer everyone (no secrets in them; /readyz/workers has its own test below, as
@@ -66,6 +73,17 @@ MATRIX = [
     # whoever is signed in, and does not exist while none is configured.
     ("GET",  "/readyz",                200,         200,         200,      200,      200),
     ("GET",  "/metrics",               404,         404,         404,      404,      404),
+    # Django's sign-in pages: open to all, password change to the signed-in.
+    ("GET",  "/accounts/login/",       200,         200,         200,      200,      200),
+    ("POST", "/accounts/logout/",      OUT,         OUT,         OUT,      OUT,      OUT),
+    ("GET",  "/accounts/logout/",      405,         405,         405,      405,      405),
+    ("GET",  "/accounts/password_change/", LOGIN,   200,         200,      200,      200),
+    ("GET",  "/accounts/password_change/done/", LOGIN, 200,      200,      200,      200),
+    ("GET",  "/accounts/password_reset/", 200,      200,         200,      200,      200),
+    ("GET",  "/accounts/password_reset/done/", 200, 200,         200,      200,      200),
+    ("GET",  "/accounts/reset/MQ/not-a-token/", 200, 200,        200,      200,      200),
+    ("GET",  "/accounts/reset/done/",  200,         200,         200,      200,      200),
+    ("GET",  "/api/",                  404,         404,         404,      404,      404),
     ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
     ("GET",  "/api/openapi.json",      LOGIN,       403,         200,      200,      403),
 ]
@@ -336,6 +354,55 @@ def test_each_role_gets_the_expected_answer_from_each_gate_page(
         assert not PromotionRequest.objects.exists()
 
 
+# The API tokens page: admins only. "{token}" is an active token of the digits queue.
+TOKENS_BACK = Redirect("/tokens/?queue=digits")
+ISSUE = {"queue": "{queue}", "name": "scanner", "expiry": "days", "days": "30"}
+# fmt: off
+TOKEN_PAGES_MATRIX = [
+    # method  path                       body   anonymous inspector ml_lead admin        outsider
+    ("GET",  "/tokens/",                 None,  LOGIN,    403,      403,    200,         403),
+    ("POST", "/tokens/",                 ISSUE, LOGIN,    403,      403,    201,         403),
+    ("GET",  "/tokens/{token}/revoke",   None,  LOGIN,    403,      403,    200,         403),
+    ("POST", "/tokens/{token}/revoke",   None,  LOGIN,    403,      403,    TOKENS_BACK, 403),
+]
+# fmt: on
+
+TOKEN_PAGES_CASES = [
+    pytest.param(role, method, path, body, expected, id=f"{role}-{method}-{path}")
+    for method, path, body, *row in TOKEN_PAGES_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body", "expected"), TOKEN_PAGES_CASES)
+def test_each_role_gets_the_expected_answer_from_each_token_page(
+    request, client_for, queue, role, method, path, body, expected
+):
+    from deployments.models import AuditEvent
+    from inspections.models import ApiToken
+    from inspections.services import api_token_create
+
+    token, raw = api_token_create(queue=queue, name="existing")
+    client = client_for(None if role == "anonymous" else request.getfixturevalue(role))
+    url = path.format(token=token.pk)
+    data = {k: queue.pk if v == "{queue}" else v for k, v in (body or {}).items()}
+
+    response = client.get(url) if method == "GET" else client.post(url, data)
+
+    if isinstance(expected, Redirect):
+        assert response.status_code == 302
+        assert response["Location"].startswith(expected.to)
+    else:
+        assert response.status_code == expected
+    token.refresh_from_db()
+    if expected in (LOGIN, 403):
+        # Refused means nothing changed: no token issued, none revoked, no secret shown.
+        assert ApiToken.objects.count() == 1
+        assert token.revoked_at is None
+        assert not AuditEvent.objects.exclude(action="api_token.issue").exists()
+        assert raw[10:] not in response.content.decode()
+
+
 def test_the_rollout_entry_is_in_the_navigation_of_ml_leads_and_admins_only(
     client_for, queue, inspector, ml_lead, admin_user
 ):
@@ -394,18 +461,21 @@ def test_each_role_gets_the_expected_answer_from_the_deferral_threshold_api(
 
 
 # The intake API takes a queue's bearer token, never a session: signed-in people (inspectors
-# included) get 401 like anonymous callers; a token of another queue gets 403.
-INTAKE_ROLES = (*ROLES, "digits_token", "parts_token")
+# included) get 401 like anonymous callers; a token of another queue gets 403; a revoked or
+# expired token 401.
+INTAKE_ROLES = (*ROLES, "digits_token", "parts_token", "revoked_token", "expired_token")
 ITEM = {"external_id": "new", "features": [0.0] * 64}
 BATCH = {"items": [ITEM]}
+V1 = "/api/v1"
 # fmt: off
 INTAKE_API_MATRIX = [
-    # method  path                                  body    anon insp lead admin outs digits parts
-    ("POST", "/api/v1/queues/digits/items",         ITEM,   401, 401, 401, 401, 401, 201, 403),
-    ("GET",  "/api/v1/items/{item}",                None,   401, 401, 401, 401, 401, 200, 403),
-    ("POST", "/api/v1/queues/digits/items:batch",   BATCH,  401, 401, 401, 401, 401, 200, 403),
-    ("GET",  "/api/v1/queues/digits/items:batch",   None,   405, 405, 405, 405, 405, 405, 405),
-    ("POST", "/api/v1/queues/nowhere/items:batch",  BATCH,  401, 401, 401, 401, 401, 404, 404),
+    # method  path                              body   anon insp lead adm  outs digi part revo expi
+    ("POST", f"{V1}/queues/digits/items",       ITEM,  401, 401, 401, 401, 401, 201, 403, 401, 401),
+    ("GET",  f"{V1}/items/{{item}}",            None,  401, 401, 401, 401, 401, 200, 403, 401, 401),
+    ("POST", f"{V1}/queues/digits/items:batch", BATCH, 401, 401, 401, 401, 401, 200, 403, 401, 401),
+    ("GET",  f"{V1}/queues/digits/items:batch", None,  405, 405, 405, 405, 405, 405, 405, 405, 405),
+    ("POST", f"{V1}/queues/nowhere/items:batch", BATCH, 401, 401, 401, 401, 401, 404, 404, 401,
+     401),
 ]
 # fmt: on
 
@@ -423,11 +493,12 @@ def test_each_caller_gets_the_expected_answer_from_each_intake_api_operation(
     from django.test import Client
 
     from inspections.models import Item
-    from inspections.services import api_token_create
+    from tests.callers import token_secret
 
     waiting = item_create(queue=queue, external_id="waiting", features=[0.0] * 64)
     if role.endswith("_token"):
-        token = api_token_create(queue=queue if role == "digits_token" else other_queue)[1]
+        admin = request.getfixturevalue("admin_user")
+        token = token_secret(role, queue=queue, other_queue=other_queue, admin=admin)
         client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
     else:
         client = client_for(None if role == "anonymous" else request.getfixturevalue(role))
@@ -441,6 +512,99 @@ def test_each_caller_gets_the_expected_answer_from_each_intake_api_operation(
     assert response.status_code == expected, response.content
     if expected in (401, 403, 404):
         assert response.json()["detail"]  # a sentence, not an empty refusal
+    if expected == 401 and role in ("revoked_token", "expired_token"):
+        assert response.json()["detail"].startswith(f"token {role.split('_')[0]}")
     if expected >= 400:
         # Refused means nothing changed.
         assert list(Item.objects.values_list("external_id", flat=True)) == ["waiting"]
+
+
+# Analytics pages, their CSV export, adjudication and the reports' JSON API, for a version
+# with one disagreement: "{item}" is that item. ml_leads and admins only.
+MODEL = "?model=digits-mlp:1"
+ADJ = Redirect("/overview/digits/adjudicate/")
+NEXT = Redirect("/overview/digits/adjudicate/next/")
+ADJUDICATION = {"label": "5"}
+# fmt: off
+ANALYTICS_MATRIX = [
+    # method path                                      body  anon   insp lead  admin outsider
+    *[
+        ("GET", f"/overview/digits/{kind}/{MODEL}",    None, LOGIN, 403, 200,  200,  403)
+        for kind in REPORT_KINDS
+    ],
+    ("GET",  "/overview/digits/nokind/",               None, LOGIN, 403, 404,  404,  403),
+    ("GET",  f"/overview/digits/export.csv{MODEL}",    None, LOGIN, 403, 200,  200,  403),
+    ("GET",  f"/overview/digits/adjudicate/next/{MODEL}", None, LOGIN, 403, ADJ, ADJ, 403),
+    ("GET",  f"/overview/digits/adjudicate/{{item}}/{MODEL}", None, LOGIN, 403, 200, 200, 403),
+    ("POST", f"/overview/digits/adjudicate/{{item}}/{MODEL}", ADJUDICATION, LOGIN, 403, NEXT, NEXT,
+     403),
+    *[
+        ("GET", f"/api/v1/queues/digits/reports/{kind}{MODEL}", None, 401, 403, 200, 200, 403)
+        for kind in REPORT_KINDS
+    ],
+]
+# fmt: on
+
+ANALYTICS_CASES = [
+    pytest.param(role, method, path, body, expected, id=f"{role}-{method}-{path}")
+    for method, path, body, *row in ANALYTICS_MATRIX
+    for role, expected in zip(ROLES, row, strict=True)
+]
+
+
+def disagreement_make(queue) -> Judgment:
+    """Return an inspector's judgment "3" on an item the shadow digits-mlp:1 scored "5"."""
+    from django.contrib.auth.models import Group, User
+
+    from deployments.models import Prediction
+    from inspections.services import item_assign_next, judgment_record
+    from shadowlab import roles
+    from tests.deployments.rollout_factories import deployment_make, version_make
+
+    version = version_make(queue, "1")
+    deployment_make(version, "shadow")
+    item = item_create(queue=queue, external_id="disputed", features=[0.0] * 64)
+    Prediction.objects.create(
+        item=item,
+        model_version=version,
+        status=Prediction.Status.OK,
+        label="5",
+        confidence=0.8,
+        probabilities=[0.02] * 9 + [0.82],
+        latency_ms=1.0,
+        backend="fp32",
+    )
+    judge = User.objects.create_user("judge")
+    roles.groups_sync()
+    judge.groups.add(Group.objects.get(name=roles.INSPECTOR))
+    assert item_assign_next(queue=queue, inspector=judge) == item
+    return judgment_record(item=item, inspector=judge, label="3", seconds_spent=2.0)
+
+
+@pytest.mark.parametrize(("role", "method", "path", "body", "expected"), ANALYTICS_CASES)
+def test_each_role_gets_the_expected_answer_from_each_analytics_page_and_report_api(
+    request, client_for, queue, role, method, path, body, expected
+):
+    from analytics.models import Adjudication
+    from deployments.models import AuditEvent
+
+    judgment = disagreement_make(queue)
+    client = client_for(None if role == "anonymous" else request.getfixturevalue(role))
+    url = path.format(item=judgment.item_id)
+
+    response = client.get(url) if method == "GET" else client.post(url, body)
+
+    if isinstance(expected, Redirect):
+        assert response.status_code == 302
+        assert response["Location"].startswith(expected.to)
+    else:
+        assert response.status_code == expected
+    if path.startswith("/api/") and expected >= 400:
+        assert response.json()["detail"]
+    if expected in (LOGIN, 401, 403):
+        # Refused means nothing changed, and nothing of the model was sent.
+        assert not Adjudication.objects.exists()
+        assert not AuditEvent.objects.exists()
+        assert b"0.82" not in response.content
+    if method == "POST" and expected == NEXT:
+        assert Adjudication.objects.get().label == "5"
