@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.security]
 DJANGO_ADMIN_PREFIX = "admin/"
 # Probes for load balancers and Prometheus answer whoever asks, the same to everyone: what
 # they answer depends on the stack, not on the caller.
-PROBES = ["readyz", "metrics"]
+PROBES = ["readyz", "readyz/workers", "metrics"]
 SESSION_ROLES = tables.ROLES
 CALLERS = (*SESSION_ROLES, *TOKEN_KINDS)
 LOGIN_PAGES = ("/accounts/login/", "/admin/login/")

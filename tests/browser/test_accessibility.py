@@ -52,6 +52,7 @@ def _pages(key: str) -> dict[str, list[str]]:
             f"/rollout/{QUEUE_SLUG}/",
             f"/rollout/{QUEUE_SLUG}/policy/",
             "/models/upload/",
+            "/tokens/",
         ],
     }
 
