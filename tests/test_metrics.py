@@ -51,3 +51,22 @@ def test_metrics_report_items_still_waiting_for_a_prediction(
     body = client.get("/metrics").content.decode()
     assert f'shadowlab_pending_items{{model="{shadow_model.key}",queue="digits"}} 3.0' in body
     assert 'shadowlab_items_awaiting_judgment{queue="digits"} 3.0' in body
+
+
+def test_metrics_report_the_messages_waiting_in_the_broker_per_celery_queue(
+    client, shadow_model, queue, digit_rows, django_capture_on_commit_callbacks
+):
+    def waiting(queue_name: str) -> float:
+        body = client.get("/metrics").content.decode()
+        line = f'shadowlab_broker_queue_messages{{queue="{queue_name}"}} '
+        values = [row[len(line) :] for row in body.splitlines() if row.startswith(line)]
+        assert values, f"no {line.strip()} in /metrics"
+        return float(values[0])
+
+    before = waiting("inference")
+    assert waiting("default") >= 0
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            item_create(queue=queue, external_id=f"b{n}", features=digit_rows[n].tolist())
+    # No worker runs here: each commit's message stays in the `inference` queue.
+    assert waiting("inference") == before + 3
