@@ -11,6 +11,7 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError
 
+from deployments import metrics
 from deployments.live_runtime import CircuitBreaker, LiveResult, LiveScorer
 from deployments.models import Deployment, ModelVersion
 from deployments.registry import reference_data
@@ -45,6 +46,7 @@ def live_scorer(model_version: ModelVersion) -> LiveScorer:
                 breaker=CircuitBreaker(
                     failures_to_open=cfg["BREAKER_FAILURES"],
                     open_seconds=cfg["BREAKER_OPEN_SECONDS"],
+                    on_open=metrics.BREAKER_OPENINGS.labels(model_version.key).inc,
                 ),
                 input_range=model_input_range(model_version),
             )

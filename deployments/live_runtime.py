@@ -25,7 +25,8 @@ class CircuitBreaker:
 
     Closed: calls pass. After `failures_to_open` consecutive failures it opens: calls are
     refused until `open_seconds` have passed. Then one trial call is let through (half-open):
-    success closes the breaker, failure opens it for another period.
+    success closes the breaker, failure opens it for another period. `on_open` is called
+    each time it opens (outside the lock), for metrics.
     """
 
     CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
@@ -36,10 +37,12 @@ class CircuitBreaker:
         failures_to_open: int,
         open_seconds: float,
         clock: Callable[[], float] = time.monotonic,
+        on_open: Callable[[], None] | None = None,
     ) -> None:
         self.failures_to_open = max(1, failures_to_open)
         self.open_seconds = open_seconds
         self._clock = clock
+        self._on_open = on_open
         self._lock = threading.Lock()
         self._failures = 0
         self._opened_at: float | None = None
@@ -75,11 +78,17 @@ class CircuitBreaker:
             self._trial_running = False
 
     def record_failure(self) -> None:
+        opened = False
         with self._lock:
             self._failures += 1
             if self._trial_running or self._failures >= self.failures_to_open:
+                # A call that started before the breaker opened may fail after: that extends
+                # the open period but is not another opening.
+                opened = self._state() != self.OPEN
                 self._opened_at = self._clock()
             self._trial_running = False
+        if opened and self._on_open is not None:
+            self._on_open()
 
 
 @dataclass(frozen=True)

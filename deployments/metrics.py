@@ -4,14 +4,17 @@ Counters and histograms are updated where the work happens (worker processes). W
 PROMETHEUS_MULTIPROC_DIR set, every process on a host writes to that folder and one
 endpoint reports them all: the web's /metrics on a single host (as `manage.py run_local`
 sets it up), or each worker host's own port (SHADOWLAB_WORKER_METRICS_PORT).
-Backlog figures come from the database when /metrics is read.
+Backlog figures come from the database, and the broker's queue lengths from the broker,
+when the web's /metrics is read.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -40,6 +43,21 @@ SCORING_LAG = Histogram(
     ["model"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
 )
+
+# Live path (web processes): each time a model version's circuit breaker opens.
+BREAKER_OPENINGS = Counter(
+    "shadowlab_breaker_openings",
+    "Times the live-path circuit breaker of a model version opened",
+    ["model"],
+)
+# Rollout: canary or live versions rolled back, by the monitor (automatic) or a person.
+ROLLBACKS = Counter(
+    "shadowlab_rollbacks",
+    "Canary or live model versions rolled back, by queue, version and trigger",
+    ["queue", "model", "trigger"],
+)
+
+log = logging.getLogger(__name__)
 
 
 def error_kind(reason: str) -> str:
@@ -104,6 +122,45 @@ class BacklogCollector(Collector):
         yield awaiting
 
 
+class BrokerQueueCollector(Collector):
+    """Messages waiting in the broker for a worker, per Celery queue (what KEDA scales on)."""
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("shadowlab_broker_queue_messages", "", labels=["queue"])
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.conf import settings
+        from kombu.exceptions import ChannelError
+
+        from shadowlab.celery import app
+
+        family = GaugeMetricFamily(
+            "shadowlab_broker_queue_messages",
+            "Messages (scoring batches on `inference`) waiting in the broker, per Celery queue",
+            labels=["queue"],
+        )
+        queues = sorted(
+            {settings.CELERY_TASK_DEFAULT_QUEUE}
+            | {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+        )
+        try:
+            with app.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+                # Every kombu channel declares queues; the type stubs' StdChannel omits it.
+                channel = cast(Any, connection.default_channel)
+                for queue in queues:
+                    try:
+                        waiting = channel.queue_declare(queue=queue, passive=True).message_count
+                    except ChannelError:
+                        waiting = 0  # Redis drops an empty list: no key, no message
+                    family.add_metric([queue], waiting)
+        except Exception as exc:
+            # No figure rather than a wrong one; the broker's own alerts say it is down.
+            log.warning("broker queue lengths not read: %s", exc)
+            return
+        yield family
+
+
 def host_registry() -> CollectorRegistry:
     """Return a registry of every process on this host (multiprocess mode) or of this one."""
     from prometheus_client import REGISTRY, multiprocess
@@ -116,11 +173,13 @@ def host_registry() -> CollectorRegistry:
 
 
 _backlog = BacklogCollector()
+_broker_queues = BrokerQueueCollector()
 
 
 def registry_for_export() -> CollectorRegistry:
     """Return what the web's /metrics reports: this host's processes plus the backlog."""
     registry = host_registry()
-    if _backlog not in getattr(registry, "_collector_to_names", {}):
-        registry.register(_backlog)
+    for collector in (_backlog, _broker_queues):
+        if collector not in getattr(registry, "_collector_to_names", {}):
+            registry.register(collector)
     return registry

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from deployments import transitions
+from deployments import metrics, transitions
 from deployments.audit import audit_record
 from deployments.models import Deployment, ModelVersion, PromotionRequest, RolloutControl
 from inspections.models import Queue
@@ -196,13 +196,18 @@ def rollout_rollback(
     reason = _reason_clean(reason)
     if model_version.queue_id != queue.pk:
         raise ValueError(f"{model_version.key} belongs to queue {model_version.queue.slug}")
-    return rollout_move(
+    deployment = rollout_move(
         model_version=model_version,
         move=transitions.ROLLBACK,
         actor=actor,
         evidence=evidence,
         reason=reason,
     )
+    rollbacks = metrics.ROLLBACKS.labels(
+        queue.slug, model_version.key, "automatic" if actor is None else "manual"
+    )
+    transaction.on_commit(rollbacks.inc)
+    return deployment
 
 
 def rollout_retire(

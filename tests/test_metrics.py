@@ -88,3 +88,22 @@ def test_metrics_answer_the_scraper_that_sends_the_token(client):
     response = client.get("/metrics", HTTP_AUTHORIZATION=f"bearer {TOKEN}")
     assert response.status_code == 200
     assert "django_http_requests_total_by_method_total" in response.content.decode()
+
+
+def test_metrics_report_the_messages_waiting_in_the_broker_per_celery_queue(
+    client, shadow_model, queue, digit_rows, django_capture_on_commit_callbacks
+):
+    def waiting(queue_name: str) -> float:
+        body = client.get("/metrics", **BEARER).content.decode()
+        line = f'shadowlab_broker_queue_messages{{queue="{queue_name}"}} '
+        values = [row[len(line) :] for row in body.splitlines() if row.startswith(line)]
+        assert values, f"no {line.strip()} in /metrics"
+        return float(values[0])
+
+    before = waiting("inference")
+    assert waiting("default") >= 0
+    for n in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            item_create(queue=queue, external_id=f"b{n}", features=digit_rows[n].tolist())
+    # No worker runs here: each commit's message stays in the `inference` queue.
+    assert waiting("inference") == before + 3

@@ -81,6 +81,24 @@ def test_a_failed_trial_opens_the_breaker_for_another_period():
     assert breaker.allow()
 
 
+def test_the_breaker_reports_each_opening_once_and_not_the_calls_that_failed_while_open():
+    clock = FakeClock()
+    openings: list[float] = []
+    breaker = CircuitBreaker(
+        failures_to_open=2, open_seconds=5, clock=clock, on_open=lambda: openings.append(clock.now)
+    )
+    breaker.record_failure()
+    assert openings == []
+    breaker.record_failure()
+    assert openings == [0.0]
+    breaker.record_failure()  # a call that was already running when it opened
+    assert openings == [0.0]
+    clock.now = 6
+    assert breaker.allow()
+    breaker.record_failure()  # the half-open trial failed: it opens again
+    assert openings == [0.0, 6.0]
+
+
 def test_a_success_resets_the_count_of_consecutive_failures():
     breaker = CircuitBreaker(failures_to_open=2, open_seconds=5)
     breaker.record_failure()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from prometheus_client import REGISTRY
 
 from deployments import transitions
 from deployments.models import AuditEvent, Deployment, RolloutControl
@@ -190,6 +191,27 @@ def test_the_system_may_roll_back_with_its_evidence(queue):
         "monitor:4",
         "breach",
     )
+
+
+def test_each_rollback_counts_in_the_metrics_once_committed_with_what_triggered_it(
+    queue, admin_user, django_capture_on_commit_callbacks
+):
+    def count(trigger: str) -> float:
+        labels = {"queue": "digits", "model": "digits-mlp:1", "trigger": trigger}
+        return REGISTRY.get_sample_value("shadowlab_rollbacks_total", labels) or 0.0
+
+    before = count("automatic"), count("manual")
+    version = version_make(queue, "1")
+    deployment_make(version, "canary")
+    with django_capture_on_commit_callbacks(execute=True):
+        rollout_rollback(queue=queue, model_version=version, actor=None, reason="breach")
+    assert count("automatic") == before[0] + 1
+    rollout_move(model_version=version, move=transitions.CANARY_START, actor=admin_user, share=0.05)
+    with django_capture_on_commit_callbacks(execute=True):
+        rollout_rollback(queue=queue, model_version=version, actor=admin_user, reason="by hand")
+        with pytest.raises(TransitionRefused):
+            rollout_rollback(queue=queue, model_version=version, actor=admin_user, reason="again")
+    assert (count("automatic"), count("manual")) == (before[0] + 1, before[1] + 1)
 
 
 def test_a_rollback_of_another_queues_version_is_refused(queue, other_queue, admin_user):
