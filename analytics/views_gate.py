@@ -54,7 +54,7 @@ def _shown_evaluation(
     wanted = request.GET.get("evaluation", "")
     if not wanted:
         return latest
-    if not wanted.isdigit() or not 0 < int(wanted) <= MAX_ID:
+    if not (wanted.isascii() and wanted.isdigit()) or not 0 < int(wanted) <= MAX_ID:
         raise Http404(f"'{wanted[:30]}' is not an evaluation id")
     evaluation = GateEvaluation.objects.filter(pk=int(wanted), model_version=version).first()
     if evaluation is None:

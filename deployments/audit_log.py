@@ -12,7 +12,7 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from analytics.days import day_bounds
+from analytics.days import day_bounds, day_check, day_range_check, utc_today
 from deployments.models import AuditEvent
 from inspections.models import Queue
 from shadowlab.csv_cells import csv_lines
@@ -90,8 +90,14 @@ def audit_filters_parse(params: Mapping[str, Any]) -> AuditFilters:
         raise ValueError("actor must be a user name (letters, digits and @.+-_, at most 150)")
     since = _day((params.get("since") or "").strip(), "since")
     until = _day((params.get("until") or "").strip(), "until")
-    if since and until and since > until:
-        raise ValueError(f"since ({since}) is after until ({until})")
+    # Either end may be left open (the page and the export are capped by rows); a range
+    # given in full is held to the same bounds as a report's.
+    today = utc_today()
+    for name, day in (("since", since), ("until", until)):
+        if day is not None:
+            day_check(day, name=name, today=today)
+    if since and until:
+        day_range_check(since=since, until=until, today=today)
     return AuditFilters(queue=queue, action=action, actor=actor, since=since, until=until)
 
 

@@ -282,6 +282,9 @@ SHADOWLAB = {
     ),
     # Largest ONNX file or reference data file accepted by the registry.
     "MODEL_MAX_BYTES": env.int("SHADOWLAB_MODEL_MAX_BYTES", default=100 * 1024 * 1024),
+    # Longest range of days one request may ask a report, export or list for: the work a
+    # request does grows with its days, so a wider range is refused with 400.
+    "MAX_RANGE_DAYS": env.int("SHADOWLAB_MAX_RANGE_DAYS", default=400),
     # How long an item shown to an inspector stays reserved for them.
     "ASSIGNMENT_SECONDS": env.int("SHADOWLAB_ASSIGNMENT_SECONDS", default=600),
     # How long after recording it an inspector may undo a judgment.
