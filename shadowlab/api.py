@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
@@ -82,3 +84,20 @@ def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRespo
     response = problem_response(request, 401, detail)
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+log = logging.getLogger("shadowlab.api")
+
+
+@api.exception_handler(DataError)
+def nul_refused(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # A NUL character in a JSON string (a note, a reason) that a schema let through: the
+    # PostgreSQL driver refuses to send it. The request's fault, so 400; any other data
+    # error is the server's and stays a 500.
+    if "NUL" not in str(exc):
+        raise exc
+    log.warning("refused a NUL character in %s %s", request.method, request.path)
+    return problem_response(
+        request, 400, "a text value holds a NUL character (\\u0000), which cannot be stored"
+    )
+
