@@ -30,10 +30,23 @@ class ItemDuplicate(ItemRejected):
 
 
 def _external_id_clean(external_id: object) -> str:
-    """Return the external id trimmed, or raise ItemRejected if it is empty or too long."""
+    """Return the external id trimmed, or raise ItemRejected if it cannot be stored as it is.
+
+    Empty, longer than 200 characters, holding a NUL (PostgreSQL text cannot) or a lone
+    UTF-16 surrogate such as \\ud800 (JSON can escape one; no database encoding holds it).
+    """
     cleaned = str(external_id).strip()
     if not cleaned or len(cleaned) > 200:
         raise ItemRejected("external_id must be 1 to 200 characters")
+    if "\x00" in cleaned:
+        raise ItemRejected("external_id must not hold a NUL character (\\u0000)")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ItemRejected(
+            f"external_id must be valid Unicode text: character {exc.start} is a lone "
+            f"surrogate (\\u{ord(cleaned[exc.start]):04x}), which no text column can store"
+        ) from None
     return cleaned
 
 
