@@ -138,6 +138,13 @@ MEDIA_URL = "media/"
 
 # A JSON body larger than this is refused with 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# Files in a multipart body stop at SHADOWLAB["MODEL_MAX_BYTES"] each, whichever view or
+# middleware parses it: past that nothing more is read, kept in memory or spooled to disk.
+FILE_UPLOAD_HANDLERS = [
+    "deployments.uploads.SizeCapUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security headers. Pages carry no inline scripts or styles, so the policy can be strict.
 CONTENT_SECURITY_POLICY = {
