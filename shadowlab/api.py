@@ -100,4 +100,3 @@ def nul_refused(request: HttpRequest, exc: DataError) -> HttpResponse:
     return problem_response(
         request, 400, "a text value holds a NUL character (\\u0000), which cannot be stored"
     )
-

@@ -70,9 +70,7 @@ def test_text_without_a_nul_goes_through(client_for, ml_lead, queue):
     assert response.status_code == 200
 
 
-def test_a_lone_surrogate_in_api_json_is_a_400_not_a_database_error(
-    client_for, admin_user, queue
-):
+def test_a_lone_surrogate_in_api_json_is_a_400_not_a_database_error(client_for, admin_user, queue):
     response = client_for(admin_user).post(
         "/api/v1/queues/digits/rollback",
         '{"model": "a\\ud800:1", "reason": "test"}',
