@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from ninja import Router
 
-from analytics.params import day_range_parse
+from analytics.params import day_range_parse, shown
 from analytics.registry import REPORT_KINDS
 from analytics.samples import sample_parse, sample_text
-from analytics.selectors import ReportScope
+from analytics.selectors import ReportOptionInvalid, ReportScope
 from analytics.summaries.serialize import jsonable
 from deployments.selectors import model_key_parse, queue_model_version_find
 from shadowlab import roles
@@ -35,7 +35,7 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         return problem_response(request, 403, "reading reports needs the ml_lead or admin role")
     if kind not in REPORT_KINDS:
         return problem_response(
-            request, 400, f"unknown report {kind!r}; expected one of {', '.join(REPORT_KINDS)}"
+            request, 400, f"unknown report {shown(kind)}; expected one of {', '.join(REPORT_KINDS)}"
         )
     queue = queue_or_problem(request, slug)
     if isinstance(queue, HttpResponse):
@@ -47,7 +47,9 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         return problem_response(request, 400, "model must be given as <name>:<version>")
     model_version = queue_model_version_find(queue=queue, key=model)
     if model_version is None:
-        return problem_response(request, 404, f"queue '{slug}' has no model version {model}")
+        return problem_response(
+            request, 404, f"queue '{queue.slug}' has no model version {shown(model)}"
+        )
     try:
         since, until = day_range_parse(request.GET)
         sample = sample_parse(request.GET)
@@ -57,7 +59,10 @@ def report_read(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     scope = ReportScope(
         queue=queue, model_version=model_version, since=since, until=until, sample=sample
     )
-    report = REPORT_KINDS[kind].build(scope, options)
+    try:
+        report = REPORT_KINDS[kind].build(scope, options)
+    except ReportOptionInvalid as exc:
+        return problem_response(request, 400, str(exc))
     body = {
         "kind": kind,
         "queue": queue.slug,

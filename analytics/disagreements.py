@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.contrib.auth.models import User
 from django.db.models import Count, F, Q, QuerySet
 
 from analytics.adjudication import adjudication_outcome_counts
@@ -14,7 +15,7 @@ from analytics.config import analytics_settings
 from analytics.days import day_bounds
 from analytics.judged_predictions import judgments_with_prediction
 from analytics.samples import audit_items_q
-from analytics.selectors import ReportScope, scope_counts_gather
+from analytics.selectors import ReportOptionInvalid, ReportScope, scope_counts_gather
 from analytics.summaries.agreement import AdjudicationOutcomes
 
 if TYPE_CHECKING:
@@ -165,6 +166,23 @@ def _disagreement_rows(
     ]
 
 
+def _filters_check(scope: ReportScope, filters: DisagreementFilters) -> None:
+    """Raise ReportOptionInvalid when a filter names a label or inspector there is none of."""
+    labels = _labels(scope)
+    for name, label in (("human_label", filters.human_label), ("model_label", filters.model_label)):
+        if label is not None and label not in labels:
+            raise ReportOptionInvalid(
+                f"{name} must be a label of queue '{scope.queue.slug}' ({', '.join(labels)}), "
+                f"got {label[:40]!r}"
+            )
+    inspector = filters.inspector
+    if inspector is not None and (
+        len(inspector) > User._meta.get_field("username").max_length  # type: ignore[operator]
+        or not User.objects.filter(username=inspector).exists()
+    ):
+        raise ReportOptionInvalid(f"there is no inspector {inspector[:40]!r}")
+
+
 def _empty_reason(scope: ReportScope, filters: DisagreementFilters, judged: int) -> str:
     """Return why no disagreement is listed, as a sentence."""
     if judged == 0:
@@ -184,8 +202,13 @@ def report_disagreements(
     page: int = 1,
     page_size: int | None = None,
 ) -> DisagreementPage:
-    """Return a page of judgments the model disagreed with, newest items first."""
+    """Return a page of judgments the model disagreed with, newest items first.
+
+    A page past the last shows the last one. Raise ReportOptionInvalid when a filter names
+    a label the queue does not have or an inspector there is none of.
+    """
     filters = filters or DisagreementFilters()
+    _filters_check(scope, filters)
     size = page_size or analytics_settings().disagreements_page_size
     start, _ = day_bounds(scope.since)
     _, end = day_bounds(scope.until)
@@ -196,6 +219,8 @@ def report_disagreements(
     judgments = _disagreeing_judgments(scope, filters, start, end)
     pairs = _class_pairs(table, _labels(scope), filters, judgments)
     total = sum(pair.count for pair in pairs)
+    pages = max(1, -(-total // size))
+    page = min(max(page, 1), pages)
     rows = _disagreement_rows(judgments, page, size)
     judged = int(table.sum())
     disagreeing = judged - int(table.trace())
@@ -204,7 +229,7 @@ def report_disagreements(
         total=total,
         page=page,
         page_size=size,
-        pages=max(1, -(-total // size)),
+        pages=pages,
         rows=rows,
         class_pairs=pairs,
         adjudication=adjudication_outcome_counts(

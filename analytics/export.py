@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import csv
+import itertools
 from collections.abc import Iterator
 
 from django.db.models import Prefetch
@@ -12,15 +12,9 @@ from analytics.samples import audit_items_q
 from analytics.selectors import ReportScope
 from deployments.models import Prediction
 from inspections.models import Item, Judgment
+from shadowlab.csv_cells import csv_lines
 
 CHUNK = 2000
-
-
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer into a stream."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 def export_header(scope: ReportScope) -> list[str]:
@@ -77,8 +71,9 @@ def export_rows(scope: ReportScope) -> Iterator[list[object]]:
 
 
 def export_csv_lines(scope: ReportScope) -> Iterator[str]:
-    """Yield the CSV text of the scope, header first, one line at a time."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(export_header(scope))
-    for row in export_rows(scope):
-        yield writer.writerow(row)
+    """Yield the CSV text of the scope, header first, one line at a time.
+
+    Text cells a spreadsheet would run as a formula (an external_id as a client sent it,
+    a user name) are written as text: shadowlab.csv_cells.
+    """
+    return csv_lines(itertools.chain([export_header(scope)], export_rows(scope)))

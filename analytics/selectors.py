@@ -14,7 +14,7 @@ from django.contrib.auth.models import User
 
 from analytics.aggregation import Period, period_counts_compute
 from analytics.config import analytics_settings
-from analytics.days import day_bounds, utc_today
+from analytics.days import day_bounds, max_range_days, utc_today
 from analytics.models import DailyRollup, GatePolicy, ReferenceProfile
 from analytics.samples import SAMPLE_DEFAULT, Sample, audit_empty_reason
 from analytics.services import profile_bins
@@ -45,6 +45,10 @@ from analytics.summaries.drift import DriftReport, drift_summary
 from analytics.summaries.headlines import HEADLINE_RULE
 from deployments.models import Decision, ModelVersion
 from inspections.models import Item, Queue
+
+
+class ReportOptionInvalid(ValueError):
+    """A report option names what its scope does not have (a label, an inspector): a 400."""
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,10 @@ class ScopeCounts:
 
 
 def report_scope_default_range(*, until: date | None = None) -> tuple[date, date]:
-    """Return the default range: DEFAULT_DAYS days ending today."""
+    """Return the default range: DEFAULT_DAYS days (at most MAX_RANGE_DAYS) ending today."""
     end = until or utc_today()
-    return end - timedelta(days=analytics_settings().default_days - 1), end
+    days = min(analytics_settings().default_days, max_range_days())
+    return end - timedelta(days=days - 1), end
 
 
 def reference_profile_get(*, model_version: ModelVersion) -> ReferenceProfile | None:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from analytics.export import export_csv_lines
 from analytics.overview import queue_overview
-from analytics.params import day_range_parse
+from analytics.params import day_range_parse, shown
 from analytics.registry import REPORT_KINDS, report_kind_titles
 from analytics.samples import (
     SAMPLE_DEFAULT,
@@ -24,7 +24,7 @@ from analytics.samples import (
     sample_parse,
     sample_text,
 )
-from analytics.selectors import ReportScope
+from analytics.selectors import ReportOptionInvalid, ReportScope
 from analytics.summaries.confidence import ConfidenceReport
 from analytics.summaries.headlines import HEADLINE_RULES
 from analytics.views_deferral import deferral_context
@@ -40,10 +40,19 @@ charts_csp = csp_update({"style-src": ["'unsafe-inline'"]})
 
 
 def _model_version_pick(queue: Queue, key: str) -> ModelVersion | None:
-    """Return the queue's version named name:version, else its live or shadow one, else any."""
+    """Return the queue's version named name:version, else its live or shadow one, else any.
+
+    Raise ValueError when a key is given that names none of the queue's versions: a report
+    of another version than the one asked for would be read as the one asked for.
+    """
     versions = ModelVersion.objects.select_related("queue", "parent").filter(queue=queue)
-    chosen = queue_model_version_find(queue=queue, key=key)
-    if chosen is not None:
+    if key:
+        chosen = queue_model_version_find(queue=queue, key=key)
+        if chosen is None:
+            raise ValueError(
+                f"queue '{queue.slug}' has no model version {shown(key)}; "
+                "model must be one of its versions as <name>:<version>"
+            )
         return chosen
     for role in (Deployment.Role.LIVE, Deployment.Role.SHADOW, Deployment.Role.CANARY):
         chosen = versions.filter(deployments__queue=queue, deployments__role=role).first()
@@ -124,17 +133,22 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
         url = reverse("analytics:report", args=[target.slug, kind])
         return redirect(f"{url}?{urlencode(keep)}" if keep else url)
     queue = get_object_or_404(Queue, slug=slug)
-    model_version = _model_version_pick(queue, request.GET.get("model", ""))
     context: dict[str, object] = {
         "queue": queue,
         "queues": Queue.objects.order_by("name"),
         "versions": ModelVersion.objects.filter(queue=queue).order_by("name", "created_at"),
-        "model_version": model_version,
+        "model_version": None,
         "kind": kind,
         "title": report_kind.title,
         "kinds": report_kind_titles(),
         "params": request.GET,
     }
+    try:
+        model_version = _model_version_pick(queue, request.GET.get("model", ""))
+    except ValueError as exc:
+        context["error"] = str(exc)
+        return render(request, "analytics/report.html", context, status=400)
+    context["model_version"] = model_version
     if model_version is None:
         return render(request, "analytics/report.html", context)
     try:
@@ -147,7 +161,11 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
     scope = ReportScope(
         queue=queue, model_version=model_version, since=since, until=until, sample=sample
     )
-    report = report_kind.build(scope, options)
+    try:
+        report = report_kind.build(scope, options)
+    except ReportOptionInvalid as exc:
+        context["error"] = str(exc)
+        return render(request, "analytics/report.html", context, status=400)
     query = _query(model_version, since, until, sample)
     filters = {k: request.GET.get(k, "") for k in report_kind.filters}
     page_query = _query(model_version, since, until, sample, **filters)
@@ -176,14 +194,17 @@ def report_page(request: HttpRequest, slug: str, kind: str) -> HttpResponse:
 def export_csv(request: HttpRequest, slug: str) -> HttpResponse | StreamingHttpResponse:
     """Stream the joined item-level data of a queue's model version over a range of days."""
     queue = get_object_or_404(Queue, slug=slug)
-    model_version = _model_version_pick(queue, request.GET.get("model", ""))
+    try:
+        model_version = _model_version_pick(queue, request.GET.get("model", ""))
+    except ValueError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     if model_version is None:
         raise Http404(f"queue '{slug}' has no model version")
     try:
         since, until = day_range_parse(request.GET)
         sample = sample_parse(request.GET)
     except ValueError as exc:
-        return HttpResponse(str(exc), status=400, content_type="text/plain")
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
     scope = ReportScope(
         queue=queue, model_version=model_version, since=since, until=until, sample=sample
     )

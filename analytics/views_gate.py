@@ -54,7 +54,10 @@ def _shown_evaluation(
     wanted = request.GET.get("evaluation", "")
     if not wanted:
         return latest
-    if not wanted.isdigit() or not 0 < int(wanted) <= MAX_ID:
+    # ASCII digits only ("²" is a digit to isdigit(), not to int()), and few enough of them
+    # for int() (which refuses past 4,300) and for a 64-bit id.
+    digits = wanted.isascii() and wanted.isdigit() and len(wanted) <= len(str(MAX_ID))
+    if not digits or not 0 < int(wanted) <= MAX_ID:
         raise Http404(f"'{wanted[:30]}' is not an evaluation id")
     evaluation = GateEvaluation.objects.filter(pk=int(wanted), model_version=version).first()
     if evaluation is None:

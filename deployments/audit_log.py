@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -13,9 +12,10 @@ from typing import Any
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from analytics.days import day_bounds
+from analytics.days import day_bounds, day_check, day_range_check, utc_today
 from deployments.models import AuditEvent
 from inspections.models import Queue
+from shadowlab.csv_cells import csv_lines
 
 PAGE_SIZE_DEFAULT = 50
 PAGE_SIZE_MAX = 200
@@ -27,8 +27,6 @@ COMPACT_MAX_CHARS = 200
 _ACTION = re.compile(r"^[a-z0-9_.]{1,60}$")
 _USERNAME = re.compile(r"^[\w.@+-]{1,150}$")
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
-# A spreadsheet runs a cell that starts with one of these as a formula.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 EXPORT_HEADER = [
     "time",
@@ -92,8 +90,14 @@ def audit_filters_parse(params: Mapping[str, Any]) -> AuditFilters:
         raise ValueError("actor must be a user name (letters, digits and @.+-_, at most 150)")
     since = _day((params.get("since") or "").strip(), "since")
     until = _day((params.get("until") or "").strip(), "until")
-    if since and until and since > until:
-        raise ValueError(f"since ({since}) is after until ({until})")
+    # Either end may be left open (the page and the export are capped by rows); a range
+    # given in full is held to the same bounds as a report's.
+    today = utc_today()
+    for name, day in (("since", since), ("until", until)):
+        if day is not None:
+            day_check(day, name=name, today=today)
+    if since and until:
+        day_range_check(since=since, until=until, today=today)
     return AuditFilters(queue=queue, action=action, actor=actor, since=since, until=until)
 
 
@@ -149,31 +153,18 @@ def compact(value: object) -> str:
     return text if len(text) <= COMPACT_MAX_CHARS else text[: COMPACT_MAX_CHARS - 1] + "…"
 
 
-class _Echo:
-    """A file-like object whose write returns the line, for csv.writer into a stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _export_row(event: AuditEvent) -> list[object]:
     return [
         event.created_at.isoformat(),
-        _cell(event.actor_name),
+        event.actor_name,
         event.action,
         event.queue.slug if event.queue else "",
         event.subject_type,
-        _cell(event.subject_id),
-        _cell(event.subject),
+        event.subject_id,
+        event.subject,
         "" if event.before is None else json.dumps(event.before, sort_keys=True, default=str),
         "" if event.after is None else json.dumps(event.after, sort_keys=True, default=str),
-        _cell(event.evidence),
+        event.evidence,
     ]
 
 
@@ -190,11 +181,14 @@ def audit_csv_lines(filters: AuditFilters, *, cap: int = EXPORT_MAX_ROWS) -> Ite
 
     When more events match, the last line is a sentence saying the export was cut.
     """
-    writer = csv.writer(_Echo())
-    yield writer.writerow(EXPORT_HEADER)
+    return csv_lines(_export_rows(filters, cap=cap))
+
+
+def _export_rows(filters: AuditFilters, *, cap: int) -> Iterator[Sequence[object]]:
+    yield EXPORT_HEADER
     # One row past the cap is read only to know that the export was cut.
     for written, event in enumerate(audit_events(filters)[: cap + 1].iterator(chunk_size=2000)):
         if written == cap:
-            yield writer.writerow([export_capped_sentence(cap)])
+            yield [export_capped_sentence(cap)]
             return
-        yield writer.writerow(_export_row(event))
+        yield _export_row(event)

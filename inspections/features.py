@@ -30,9 +30,18 @@ def features_validate(features: object, *, width: int) -> list[float]:
                 f"features[{index}] must be a number, got {type(value).__name__} {value!r:.40}"
             )
         if problem:
-            raise FeatureError(f"features[{index}] must be finite, got {value!s:.40}")
+            raise FeatureError(f"features[{index}] must be finite, got {_shown(value)}")
         values.append(float(cast(SupportsFloat, value)))
     return values
+
+
+def _shown(value: object) -> str:
+    """Return a refused value as a message shows it: short, and never a huge int in full."""
+    if isinstance(value, int) and abs(value) > 10**308:
+        # str() of an int past 4,300 digits raises; its bit length tells its size.
+        digits = int(abs(value).bit_length() * math.log10(2)) + 1
+        return f"an integer of about {digits:,} digits, beyond the largest float (1.8e308)"
+    return f"{value!s:.40}"
 
 
 def _plain_finite(features: Sequence[object]) -> list[float] | None:

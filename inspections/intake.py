@@ -30,10 +30,23 @@ class ItemDuplicate(ItemRejected):
 
 
 def _external_id_clean(external_id: object) -> str:
-    """Return the external id trimmed, or raise ItemRejected if it is empty or too long."""
+    """Return the external id trimmed, or raise ItemRejected if it cannot be stored as it is.
+
+    Empty, longer than 200 characters, holding a NUL (PostgreSQL text cannot) or a lone
+    UTF-16 surrogate such as \\ud800 (JSON can escape one; no database encoding holds it).
+    """
     cleaned = str(external_id).strip()
     if not cleaned or len(cleaned) > 200:
         raise ItemRejected("external_id must be 1 to 200 characters")
+    if "\x00" in cleaned:
+        raise ItemRejected("external_id must not hold a NUL character (\\u0000)")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ItemRejected(
+            f"external_id must be valid Unicode text: character {exc.start} is a lone "
+            f"surrogate (\\u{ord(cleaned[exc.start]):04x}), which no text column can store"
+        ) from None
     return cleaned
 
 
@@ -304,6 +317,7 @@ def items_create_bulk(
     chunk_size: int = BATCH_MAX_ITEMS,
     rng: random.Random | None = None,
     validate_only: bool = False,
+    validated: bool = False,
 ) -> BulkResult:
     """Store many items through batch intake, in chunks, after validating every row first.
 
@@ -311,10 +325,17 @@ def items_create_bulk(
     problem is reported; rows whose external_id already exists are skipped and listed.
     Each chunk (at most BATCH_MAX_ITEMS rows) is one `items_intake_batch` call: routed,
     scored and stored in one transaction.
+
+    Checking first means holding every row until the last is read. A caller that can read
+    its rows twice (a file) keeps that bounded: a first pass with validate_only checks them
+    and keeps no features, then a pass with validated stores each chunk as soon as it is
+    read. A row found invalid in that second pass (the file changed) is reported, and the
+    chunks before it stay stored.
     """
     result = BulkResult()
     rng = rng or random.Random()
-    prepared: list[tuple[str, list[float]]] = []
+    size = max(1, min(chunk_size, BATCH_MAX_ITEMS))
+    prepared: list[tuple[int, str, list[float]]] = []
     seen: set[str] = set()
     for number, (external_id, features) in enumerate(rows, start=1):
         try:
@@ -329,29 +350,47 @@ def items_create_bulk(
             continue
         seen.add(external_id)
         try:
-            prepared.append((external_id, features_validate(features, width=queue.input_width)))
+            values = features_validate(features, width=queue.input_width)
         except FeatureError as exc:
             result.errors.append(f"row {number}: {exc}")
-    if result.errors or validate_only:
+            continue
+        if validate_only:
+            continue
+        prepared.append((number, external_id, values))
+        if validated and len(prepared) == size:
+            _bulk_chunk_store(queue, prepared, result, received_at=received_at, rng=rng)
+            prepared = []
+    if validate_only or (result.errors and not validated):
         return result
-    size = max(1, min(chunk_size, BATCH_MAX_ITEMS))
     for start in range(0, len(prepared), size):
         chunk = prepared[start : start + size]
-        outcomes = items_intake_batch(
-            queue=queue,
-            items=[
-                {"external_id": external_id, "features": values} for external_id, values in chunk
-            ],
-            received_at=received_at,
-            rng=rng,
-        )
-        result.created += sum(outcome.status == 201 for outcome in outcomes)
-        result.duplicates.extend(
-            sorted(outcome.external_id or "" for outcome in outcomes if outcome.status == 409)
-        )
-        result.errors.extend(
-            f"row {start + offset + 1}: {outcome.detail}"
-            for offset, outcome in enumerate(outcomes)
-            if outcome.status == 400
-        )
+        _bulk_chunk_store(queue, chunk, result, received_at=received_at, rng=rng)
     return result
+
+
+def _bulk_chunk_store(
+    queue: Queue,
+    chunk: list[tuple[int, str, list[float]]],
+    result: BulkResult,
+    *,
+    received_at: datetime | None,
+    rng: random.Random,
+) -> None:
+    """Store one chunk of checked rows through batch intake; add its outcomes to result."""
+    outcomes = items_intake_batch(
+        queue=queue,
+        items=[
+            {"external_id": external_id, "features": values} for _, external_id, values in chunk
+        ],
+        received_at=received_at,
+        rng=rng,
+    )
+    result.created += sum(outcome.status == 201 for outcome in outcomes)
+    result.duplicates.extend(
+        sorted(outcome.external_id or "" for outcome in outcomes if outcome.status == 409)
+    )
+    result.errors.extend(
+        f"row {number}: {outcome.detail}"
+        for (number, _, _), outcome in zip(chunk, outcomes, strict=True)
+        if outcome.status == 400
+    )

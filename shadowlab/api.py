@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DataError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja import security as ninja_security
@@ -190,4 +192,20 @@ def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
         request,
         429,
         f"too many requests with this API token: at most {settings.SHADOWLAB_API_RATE}",
+    )
+
+
+log = logging.getLogger("shadowlab.api")
+
+
+@api.exception_handler(DataError)
+def nul_refused(request: HttpRequest, exc: DataError) -> HttpResponse:
+    # A NUL character in a JSON string (a note, a reason) that a schema let through: the
+    # PostgreSQL driver refuses to send it. The request's fault, so 400; any other data
+    # error is the server's and stays a 500.
+    if "NUL" not in str(exc):
+        raise exc
+    log.warning("refused a NUL character in %s %s", request.method, request.path)
+    return problem_response(
+        request, 400, "a text value holds a NUL character (\\u0000), which cannot be stored"
     )

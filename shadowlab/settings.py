@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "shadowlab.input_guard.NulCharacterGuardMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "shadowlab.request_actor.RequestActorMiddleware",
@@ -148,6 +149,13 @@ MEDIA_URL = "media/"
 
 # A JSON body larger than this is refused with 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# Files in a multipart body stop at SHADOWLAB["MODEL_MAX_BYTES"] each, whichever view or
+# middleware parses it: past that nothing more is read, kept in memory or spooled to disk.
+FILE_UPLOAD_HANDLERS = [
+    "deployments.uploads.SizeCapUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security headers. Pages carry no inline scripts or styles, so the policy can be strict.
 CONTENT_SECURITY_POLICY = {
@@ -343,6 +351,9 @@ SHADOWLAB = {
     "INPUT_RANGE_MARGIN": env.float("SHADOWLAB_INPUT_RANGE_MARGIN", default=1.0),
     # Largest ONNX file or reference data file accepted by the registry.
     "MODEL_MAX_BYTES": env.int("SHADOWLAB_MODEL_MAX_BYTES", default=100 * 1024 * 1024),
+    # Longest range of days one request may ask a report, export or list for: the work a
+    # request does grows with its days, so a wider range is refused with 400.
+    "MAX_RANGE_DAYS": env.int("SHADOWLAB_MAX_RANGE_DAYS", default=400),
     # How long an item shown to an inspector stays reserved for them.
     "ASSIGNMENT_SECONDS": env.int("SHADOWLAB_ASSIGNMENT_SECONDS", default=600),
     # How long after recording it an inspector may undo a judgment.

@@ -202,6 +202,11 @@ def test_an_older_evaluation_can_be_opened_and_says_it_is_not_the_latest(
         f"{PAGE}?evaluation=0",
         f"{PAGE}?evaluation={2**70}",
         f"{PAGE}?evaluation=999999",
+        # Digits to str.isdigit() but not ASCII, neither an id: a superscript two (int()
+        # refuses it, which was a 500) and an Arabic-Indic one (int() reads it as 1).
+        pytest.param(f"{PAGE}?evaluation=%C2%B2", marks=pytest.mark.security),
+        pytest.param(f"{PAGE}?evaluation=%D9%A1", marks=pytest.mark.security),
+        pytest.param(f"{PAGE}?evaluation={'9' * 5000}", marks=pytest.mark.security),
     ],
 )
 def test_an_unknown_queue_version_or_evaluation_is_a_404(data, client_for, ml_lead, path):

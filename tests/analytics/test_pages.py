@@ -189,3 +189,62 @@ def test_the_confusion_heatmap_is_row_normalised(queue, judged):
         if sum(counts):
             assert sum(row) == pytest.approx(1.0)
             assert row == pytest.approx([c / sum(counts) for c in counts])
+
+
+# Bounded work: each page shows the reason in its form with 400, never a 500 or a long wait.
+REPORT = "/overview/digits/{kind}/?model=digits-mlp:1"
+BOUNDED_PAGES = [
+    pytest.param(REPORT.format(kind="agreement") + "&since=0001-01-01", "since must be 2000-01-01"),
+    pytest.param("/overview/digits/agreement/?until=0001-01-01", "until must be 2000-01-01"),
+    pytest.param(REPORT.format(kind="disagreements") + "&until=9999-12-31", "until must be"),
+    pytest.param("/overview/?until=0001-01-01", "until must be 2000-01-01"),
+    pytest.param("/overview/?since=2001-01-01", "at most 400 days"),
+    pytest.param(EXPORT + "?since=0001-01-01", "since must be 2000-01-01"),
+    pytest.param(EXPORT + "?since=2001-01-01", "at most 400 days"),
+    pytest.param(EXPORT + "?model=ghost:1", "has no model version 'ghost:1'"),
+    pytest.param(REPORT.format(kind="drift").replace(":1", ":7"), "has no model version"),
+    pytest.param(
+        REPORT.format(kind="disagreements") + "&page=999999999999999999999", "page must be"
+    ),
+    pytest.param(REPORT.format(kind="disagreements") + "&human_label=cat", "human_label must"),
+    pytest.param(REPORT.format(kind="disagreements") + "&inspector=nobody", "no inspector"),
+]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(("url", "message"), BOUNDED_PAGES)
+def test_an_out_of_bounds_value_is_a_400_page_saying_why(client_for, ml_lead, judged, url, message):
+    response = client_for(ml_lead).get(url)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+@pytest.mark.security
+def test_a_disagreements_page_past_the_last_shows_the_last_page(client_for, ml_lead, judged):
+    response = client_for(ml_lead).get(
+        "/overview/digits/disagreements/" + _query(judged) + "&page_size=2&page=999999"
+    )
+
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert report.page == report.pages > 1
+    assert report.rows
+
+
+@pytest.mark.security
+def test_the_csv_writes_a_client_formula_as_text_and_negative_features_as_numbers(
+    client_for, ml_lead, queue, shadow_model
+):
+    features = [-1.5, *([0.0] * (queue.input_width - 1))]
+    for external_id in ('=HYPERLINK("http://evil")', "+1", "-2", "@SUM(A1)", "plain"):
+        item_create(queue=queue, external_id=external_id, features=features)
+
+    response = client_for(ml_lead).get(EXPORT + _query(shadow_model))
+
+    text = b"".join(response.streaming_content).decode()
+    ids = [row["external_id"] for row in csv.DictReader(io.StringIO(text))]
+    assert sorted(ids) == sorted(
+        ['\'=HYPERLINK("http://evil")', "'+1", "'-2", "'@SUM(A1)", "plain"]
+    )
+    assert all(line.split(",")[2] == "-1.5" for line in text.splitlines()[1:] if line)

@@ -108,3 +108,48 @@ def test_bad_requests_get_a_clear_message(client_for, ml_lead, evidence, url, st
     response = client_for(ml_lead).get(url)
     assert response.status_code == status
     assert message in response.json()["detail"]
+
+
+# Bounded work: every value a request gives is checked before any work is done.
+BOUNDED = [
+    pytest.param(
+        "agreement", "&since=0001-01-01", "since must be 2000-01-01 or later", id="ancient"
+    ),
+    pytest.param("agreement", "&until=0001-01-01", "until must be 2000-01-01 or later", id="until"),
+    pytest.param("disagreements", "&until=9999-12-31", "until must be", id="far-future"),
+    pytest.param("drift", "&since=2001-01-01", "at most 400 days", id="too-long"),
+    pytest.param(
+        "disagreements", "&page=999999999999999999999", "page must be a whole number", id="page"
+    ),
+    pytest.param(
+        "disagreements", "&page_size=100000", "page_size must be from 1 to 500", id="size"
+    ),
+    pytest.param("disagreements", "&human_label=cat", "human_label must be a label", id="label"),
+    pytest.param("disagreements", "&model_label=%3Cb%3E", "model_label must be a label", id="html"),
+    pytest.param("disagreements", "&inspector=nobody", "there is no inspector 'nobody'", id="who"),
+    pytest.param("disagreements", "&inspector=" + "x" * 10_000, "no inspector", id="long"),
+    pytest.param("agreement", "&sample=" + "x" * 10_000, "sample must be", id="sample"),
+]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(("kind", "query", "message"), BOUNDED)
+def test_an_out_of_bounds_value_is_a_400_with_a_short_clear_detail(
+    client_for, ml_lead, evidence, kind, query, message
+):
+    response = client_for(ml_lead).get(URL.format(kind=kind) + query)
+
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert message in detail
+    assert len(detail) < 400
+
+
+@pytest.mark.security
+def test_a_page_past_the_last_shows_the_last_page(client_for, ml_lead, evidence):
+    response = client_for(ml_lead).get(URL.format(kind="disagreements") + "&page=999999")
+
+    assert response.status_code == 200
+    report = response.json()["report"]
+    assert report["page"] == report["pages"] == 1
+    assert report["rows"]

@@ -169,3 +169,52 @@ def test_long_states_are_shortened_on_the_page():
     assert len(text) == audit_log.COMPACT_MAX_CHARS
     assert text.endswith("…")
     assert audit_log.compact(None) == ""
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("since=0001-01-01", "since must be 2000-01-01 or later"),
+        ("until=9999-12-31", "until must be"),
+        ("since=2001-01-01&until=2026-03-01", "at most 400 days"),
+        ("page=999999999999999999999", "page must be between 1 and 10,000"),
+        ("page=" + "9" * 5000, "page must be a whole number"),
+        ("page=-1", "page must be between 1 and 10,000"),
+        ("actor=" + "x" * 10_000, "actor must be a user name"),
+    ],
+)
+def test_out_of_bounds_dates_and_pages_are_a_400_on_the_page_and_the_export(
+    client_for, admin_user, query, message
+):
+    client = client_for(admin_user)
+    page = client.get(f"/audit/?{query}")
+    assert page.status_code == 400
+    assert message in page.content.decode()
+    if not query.startswith("page"):  # the export has no pages
+        export = client.get(f"/audit/export.csv?{query}")
+        assert export.status_code == 400
+        assert message in export.content.decode()
+
+
+@pytest.mark.security
+def test_one_open_end_may_stay_open_for_any_span(client_for, admin_user, history):
+    # The page and the export are capped by rows, so "everything since 2000" is bounded.
+    response = client_for(admin_user).get("/audit/?since=2000-01-01")
+    assert response.status_code == 200
+    assert len(response.context["rows"]) == 4
+
+
+@pytest.mark.security
+def test_every_text_cell_a_spreadsheet_would_run_is_quoted_in_the_export(queue, ml_lead):
+    audit_record(
+        actor=ml_lead,
+        action="test.step",
+        subject=queue,
+        after={"note": "=HYPERLINK(1)"},
+        evidence="+cmd|' /C calc'!A0",
+    )
+    lines = audit_log.audit_csv_lines(audit_log.AuditFilters())
+    row = list(csv.reader(io.StringIO("".join(lines))))[1]
+    assert row[9] == "'+cmd|' /C calc'!A0"
+    assert row[8] == '{"note": "=HYPERLINK(1)"}'  # JSON starts with "{": nothing to run

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
 from django.test import Client
+from django.test.client import FakePayload
 
 from deployments.models import AuditEvent, ModelVersion
 
@@ -112,16 +114,19 @@ def test_an_upload_past_the_size_cap_is_refused_with_413_and_nothing_is_stored(
     _assert_nothing_stored()
 
 
+@pytest.mark.security
 def test_a_model_over_the_size_cap_inside_a_small_request_is_refused_with_the_limit(
     settings, client_for, admin_user, queue, digits_onnx
 ):
+    # The request fits the cap of two files; the one file in it does not. The upload stops
+    # at the file's cap while it is read, before the registry ever sees the file.
     settings.SHADOWLAB = {**settings.SHADOWLAB, "MODEL_MAX_BYTES": 1000}
-    size = digits_onnx.stat().st_size
+    assert digits_onnx.stat().st_size > 2 * 1000
 
     response = client_for(admin_user).post(UPLOAD, _form(queue, digits_onnx.read_bytes()))
 
-    assert response.status_code == 400
-    assert f"the ONNX file is {size:,} bytes; the limit is 1,000 bytes" in response.content.decode()
+    assert response.status_code == 413
+    assert "each file may be at most 1,000 bytes" in response.content.decode()
     _assert_nothing_stored()
 
 
@@ -132,4 +137,101 @@ def test_the_upload_form_still_checks_the_csrf_token(admin_user, queue, digits_o
     response = client.post(UPLOAD, _form(queue, digits_onnx.read_bytes()))
 
     assert response.status_code == 403
+    _assert_nothing_stored()
+
+
+def _multipart_with_file(size: int) -> tuple[bytes, str]:
+    boundary = "BoUnDaRy"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + b"\0" * size
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+@pytest.fixture
+def body_reads(monkeypatch) -> list[int]:
+    """Sizes of every read of a request body the test client sends."""
+    sizes: list[int] = []
+    real_read = FakePayload.read
+
+    def spy(payload, size=-1):
+        chunk = real_read(payload, size)
+        sizes.append(len(chunk))
+        return chunk
+
+    monkeypatch.setattr(FakePayload, "read", spy)
+    return sizes
+
+
+@pytest.fixture
+def spooled(monkeypatch) -> list[int]:
+    """Sizes of every chunk of an uploaded file handed on to be kept (memory or disk)."""
+    sizes: list[int] = []
+    for handler in (MemoryFileUploadHandler, TemporaryFileUploadHandler):
+        real = handler.receive_data_chunk
+
+        def spy(self, raw_data, start, real=real):
+            sizes.append(len(raw_data))
+            return real(self, raw_data, start)
+
+        monkeypatch.setattr(handler, "receive_data_chunk", spy)
+    return sizes
+
+
+# Pages that read a POST body as a form, each with a user it lets through to the reading.
+FORM_READERS = [
+    pytest.param(UPLOAD, "admin_user", id="model-upload"),
+    pytest.param("/inspect/digits/judge", "inspector", id="judge"),
+    pytest.param("/accounts/login/", None, id="login"),
+]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(("path", "role"), FORM_READERS)
+def test_a_body_declared_past_the_cap_is_not_read_by_any_view(
+    request, settings, client_for, queue, body_reads, spooled, figure, path, role
+):
+    # Two files of the cap plus the form fields' MiB: a 3 MB body is past it.
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "MODEL_MAX_BYTES": 1000}
+    body, content_type = _multipart_with_file(3 * 1024 * 1024)
+    user = request.getfixturevalue(role) if role else None
+
+    response = client_for(user).generic("POST", path, body, content_type=content_type)
+
+    assert response.status_code < 500
+    if path == UPLOAD:
+        assert response.status_code == 413
+    assert sum(body_reads) == 0
+    assert spooled == []
+    figure(f"bytes read of a 3 MB body to {path}", sum(body_reads))
+    _assert_nothing_stored()
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(("path", "role"), FORM_READERS)
+def test_a_file_past_the_cap_stops_being_read_and_kept_at_the_cap(
+    request, settings, client_for, queue, body_reads, spooled, figure, path, role
+):
+    # Within the request's cap, but the one file is a hundred times the file cap: reading
+    # stops at the chunk that passes it, and nothing past the cap is kept in memory or disk.
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "MODEL_MAX_BYTES": 8 * 1024}
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # every file goes to disk: the worst case
+    size = 800 * 1024
+    body, content_type = _multipart_with_file(size)
+    user = request.getfixturevalue(role) if role else None
+
+    response = client_for(user).generic("POST", path, body, content_type=content_type)
+
+    assert response.status_code < 500
+    if path == UPLOAD:
+        assert response.status_code == 413
+    assert sum(spooled) <= 8 * 1024
+    # The parser reads in 64 KiB chunks: a few of them, never the whole 800 KiB.
+    assert sum(body_reads) <= 4 * 64 * 1024
+    figure(f"bytes read of an 800 KiB file to {path}", sum(body_reads))
     _assert_nothing_stored()

@@ -247,3 +247,28 @@ def test_import_items_goes_through_batch_intake_in_chunks_of_at_most_1000(
     assert [len(call.kwargs["items"]) for call in batch.call_args_list] == [1000, 1000, 500]
     assert Item.objects.filter(route="model").count() == 2500
     assert Decision.objects.count() == 2500
+
+
+@pytest.mark.security
+def test_unstorable_items_are_refused_one_by_one_and_the_rest_of_the_batch_is_stored(
+    api_token, queue
+):
+    body = (
+        '{"items": ['
+        '{"external_id": "good-1", "features": ' + json.dumps(GOOD) + "},"
+        '{"external_id": "bad-\\ud800", "features": ' + json.dumps(GOOD) + "},"
+        '{"external_id": "bad-\\u0000", "features": ' + json.dumps(GOOD) + "},"
+        '{"external_id": "huge", "features": [' + "1" * 400 + ", " + json.dumps(GOOD[1:])[1:] + "},"
+        '{"external_id": "good-2", "features": ' + json.dumps(GOOD) + "}"
+        "]}"
+    )
+
+    response = _post(api_token, body)
+
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == [201, 400, 400, 400, 201]
+    assert "lone surrogate" in results[1]["detail"]
+    assert "NUL" in results[2]["detail"]
+    assert results[3]["detail"].startswith("features[0] must be finite, got an integer of")
+    assert sorted(Item.objects.values_list("external_id", flat=True)) == ["good-1", "good-2"]

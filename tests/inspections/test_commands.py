@@ -12,6 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
+from inspections import intake
+from inspections.management.commands import import_items
 from inspections.models import ApiToken, Item
 from inspections.services import api_token_authenticate, item_create
 
@@ -251,3 +253,73 @@ def test_a_missing_file_is_a_clear_error(queue, tmp_path):
 def test_an_unknown_queue_is_a_clear_error(db, tmp_path):
     with pytest.raises(CommandError, match="no queue with slug 'nope'"):
         _run("import_items", str(_csv(tmp_path, [_row("a")])), queue="nope")
+
+
+@pytest.mark.security
+def test_rows_no_column_or_float_can_hold_are_named_and_skip_invalid_keeps_the_rest(
+    queue, tmp_path
+):
+    rows = [_row("a"), _row("b\0c"), _row("d"), _row("e")]
+    rows[3][1] = "1" * 400  # float() makes it inf: not finite
+    path = _csv(tmp_path, rows)
+
+    with pytest.raises(CommandError) as refused:
+        _run("import_items", str(path), queue="digits")
+    message = str(refused.value)
+    assert "row 2 (line 3): external_id must not hold a NUL character" in message
+    assert "row 4 (line 5): features[0] must be finite" in message
+    assert not Item.objects.exists()
+
+    out, _ = _run("import_items", str(path), queue="digits", skip_invalid=True)
+    assert "Created 2 item(s)" in out
+    assert sorted(Item.objects.values_list("external_id", flat=True)) == ["a", "d"]
+
+
+@pytest.mark.security
+def test_a_line_longer_than_the_cap_is_refused_without_reading_it_whole(
+    queue, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(import_items, "MAX_LINE_CHARS", 4096)
+    path = _csv(tmp_path, [_row("a"), ["b", *["1"] * 5000]])
+
+    with pytest.raises(CommandError, match="line 3 is longer than 4,096 characters"):
+        _run("import_items", str(path), queue="digits")
+    assert not Item.objects.exists()
+
+
+@pytest.mark.security
+def test_a_file_with_more_rows_than_the_cap_is_refused_and_nothing_is_stored(
+    queue, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(import_items, "MAX_ROWS", 3)
+    path = _csv(tmp_path, [_row(f"r{n}") for n in range(4)])
+
+    with pytest.raises(CommandError, match="more than 3 rows; split it"):
+        _run("import_items", str(path), queue="digits")
+    assert not Item.objects.exists()
+
+
+@pytest.mark.security
+def test_a_checked_file_is_stored_chunk_by_chunk_as_it_is_read(queue, monkeypatch):
+    # The second pass of an import holds at most one chunk of rows: the first chunk is
+    # stored before the rest of the rows are read.
+    read = 0
+    read_at_store: list[int] = []
+
+    def rows():
+        nonlocal read
+        for n in range(25):
+            read += 1
+            yield f"r{n}", [1.0] * WIDTH
+
+    real = intake.items_intake_batch
+
+    def store(**kwargs):
+        read_at_store.append(read)
+        return real(**kwargs)
+
+    monkeypatch.setattr(intake, "items_intake_batch", store)
+    result = intake.items_create_bulk(queue=queue, rows=rows(), chunk_size=10, validated=True)
+
+    assert result.created == 25
+    assert read_at_store == [10, 20, 25]

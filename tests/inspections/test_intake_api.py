@@ -360,3 +360,58 @@ def test_the_openapi_schema_lists_both_operations(client_for, ml_lead):
     assert "post" in paths["/api/v1/queues/{slug}/items"]
     assert "get" in paths["/api/v1/items/{item_id}"]
     assert "post" in paths["/api/v1/queues/{slug}/items:batch"]
+
+
+# Values no database can store, or no float can hold: refused with 400 saying which.
+UNSTORABLE = [
+    pytest.param(
+        '{"external_id": "x", "features": ' + _with_first("1" * 400) + "}",
+        "features[0] must be finite, got an integer of about 400 digits",
+        id="400-digit-int",
+    ),
+    pytest.param(
+        '{"external_id": "x", "features": ' + _with_first("-" + "9" * 310) + "}",
+        "features[0] must be finite",
+        id="negative-huge-int",
+    ),
+    pytest.param(
+        '{"external_id": "x", "features": ' + _with_first("1" * 5000) + "}",
+        "Cannot parse request body",
+        id="int-past-python-digit-limit",
+    ),
+    pytest.param(
+        '{"external_id": "a\\ud800b", "features": ' + _with_first("1") + "}",
+        "character 1 is a lone surrogate (\\ud800)",
+        id="lone-surrogate",
+    ),
+    pytest.param(
+        '{"external_id": "\\udfff", "features": ' + _with_first("1") + "}",
+        "lone surrogate",
+        id="low-surrogate",
+    ),
+    pytest.param(
+        '{"external_id": "a\\u0000b", "features": ' + _with_first("1") + "}",
+        "external_id must not hold a NUL character",
+        id="nul",
+    ),
+]
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(("body", "detail"), UNSTORABLE)
+def test_a_value_no_column_or_float_can_hold_is_a_400_naming_it(api_token, body, detail):
+    response = _submit(api_token, body)
+
+    assert response.status_code == 400
+    assert detail in response.json()["detail"]
+    assert not Item.objects.exists()
+
+
+@pytest.mark.security
+def test_a_paired_surrogate_escape_is_ordinary_text(api_token):
+    # "\ud83d\ude00" is one character (an emoji) written as a UTF-16 pair: valid, stored.
+    response = _submit(
+        api_token, '{"external_id": "scan-\\ud83d\\ude00", "features": [1' + ", 1" * 63 + "]}"
+    )
+    assert response.status_code == 201
+    assert Item.objects.get().external_id == "scan-\N{GRINNING FACE}"

@@ -20,6 +20,11 @@ from shadowlab import local_stack
 
 ID_COLUMN = "external_id"
 MAX_LISTED = 20
+# A file is read line by line and never whole: a line longer than this (a file that is not
+# an items CSV, or one without line breaks) is refused rather than read into memory.
+MAX_LINE_CHARS = 1024 * 1024
+# Rows one file may hold: their external ids are kept while it is read (for repeats).
+MAX_ROWS = 1_000_000
 _ROW_PREFIX = re.compile(r"^row (\d+): ")
 
 
@@ -58,6 +63,19 @@ class _BarStream:
         return getattr(self.wrapper, "encoding", None)
 
 
+def _bounded_lines(handle: TextIO, path: Path) -> Iterator[str]:
+    """Yield the file's lines, raising CommandError at one longer than MAX_LINE_CHARS."""
+    number = 0
+    while line := handle.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(line) > MAX_LINE_CHARS:
+            raise CommandError(
+                f"{path} line {number:,} is longer than {MAX_LINE_CHARS:,} characters: "
+                "not a CSV of items (one item per line)"
+            )
+        yield line
+
+
 class CsvItems:
     """The data rows of an items CSV as (external_id, features), read lazily, once per pass.
 
@@ -72,7 +90,7 @@ class CsvItems:
         self.lines: list[int] = []
         self.external_ids: list[str] = []
         with self.unreadable_as_error(), self._open() as handle:
-            header = next(csv.reader(handle), None)
+            header = next(csv.reader(_bounded_lines(handle, path)), None)
         names = [name.strip() for name in header or []]
         if not any(names):
             raise CommandError(f"{path} is empty: its first line must be a header row")
@@ -107,12 +125,17 @@ class CsvItems:
         self.lines, self.external_ids = [], []
         number = 0
         with self._open() as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(_bounded_lines(handle, self.path))
             next(reader, None)
             for fields in reader:
                 if not any(field.strip() for field in fields):
                     continue  # a blank line is not a row
                 number += 1
+                if number > MAX_ROWS:
+                    raise CommandError(
+                        f"{self.path} has more than {MAX_ROWS:,} rows; split it into files "
+                        "of at most that many and import each"
+                    )
                 if number in self.skipped:
                     continue
                 external_id = fields[self.id_index] if self.id_index < len(fields) else ""
@@ -176,29 +199,33 @@ class Command(BaseCommand):
         rows = CsvItems(path, width=queue.input_width)
         dry_run = options["dry_run"]
 
-        # The service checks every row before it stores any, so a file with one bad row
-        # leaves the queue untouched; --skip-invalid then reads the file again without them.
-        result = self._pass(rows, queue, dry_run=dry_run)
-        problems = [rows.where(problem) for problem in result.errors]
+        # A first pass checks every row and keeps none, so a file with one bad row leaves
+        # the queue untouched and memory stays that of the ids however long the file; the
+        # second stores chunk by chunk as it reads, without the rows --skip-invalid skips.
+        checked = self._pass(rows, queue, store=False)
+        problems = [rows.where(problem) for problem in checked.errors]
         if problems:
             if not options["skip_invalid"]:
                 raise CommandError(
                     f"{len(problems):,} invalid row(s) in {path}; nothing was imported "
                     f"(--skip-invalid imports the valid rows):\n{_listing(problems)}"
                 )
-            rows.skipped = _row_numbers(result.errors)
-            result = self._pass(rows, queue, dry_run=dry_run)
-            if result.errors:  # the file changed between the two passes
-                raise CommandError(
-                    f"{path} changed while it was read; nothing was imported:\n"
-                    + _listing([rows.where(problem) for problem in result.errors])
-                )
+            rows.skipped = _row_numbers(checked.errors)
         if dry_run:
+            if problems:  # the ids of the rows that would be imported
+                self._pass(rows, queue, store=False)
             self._report_dry_run(rows, queue, problems)
-        else:
-            self._report(queue, result, problems)
+            return
+        result = self._pass(rows, queue, store=True)
+        if result.errors:  # the file changed between the two passes
+            raise CommandError(
+                f"{path} changed while it was read; {result.created:,} item(s) were imported "
+                "before the change was found, these rows were not:\n"
+                + _listing([rows.where(problem) for problem in result.errors])
+            )
+        self._report(queue, result, problems)
 
-    def _pass(self, rows: CsvItems, queue: Queue, *, dry_run: bool) -> BulkResult:
+    def _pass(self, rows: CsvItems, queue: Queue, *, store: bool) -> BulkResult:
         # disable=None hides the bar when stderr is not a terminal (pipes, cron, tests).
         with (
             rows.unreadable_as_error(),
@@ -206,12 +233,14 @@ class Command(BaseCommand):
                 rows,
                 total=rows.estimate(),
                 unit=" rows",
-                desc="Checking" if dry_run else "Importing",
+                desc="Importing" if store else "Checking",
                 file=_BarStream(self.stderr),
                 disable=None,
             ) as bar,
         ):
-            return items_create_bulk(queue=queue, rows=bar, validate_only=dry_run)
+            return items_create_bulk(
+                queue=queue, rows=bar, validate_only=not store, validated=store
+            )
 
     def _report(self, queue: Queue, result: BulkResult, problems: list[str]) -> None:
         self.stdout.write(
