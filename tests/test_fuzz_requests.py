@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from analytics.registry import REPORT_KINDS
 from deployments.promotions import promotion_request_create
 from deployments.scoring import predictions_score
-from inspections.models import Item
+from inspections.models import ApiToken, Item
 from inspections.services import item_create, judgment_record
 from tests.deployments.rollout_factories import evaluation_make
 
@@ -181,6 +181,7 @@ def world(client_for, ml_lead, admin_user, inspector, queue, shadow_model, api_t
             "item_id": [str(disagreement.pk), "99999999999999999999"],
             "request_id": [str(request.pk), "99999999999999999999"],
             "evaluation_id": [str(evaluation.pk), "99999999999999999999"],
+            "token_id": [str(ApiToken.objects.get(queue=queue).pk), "99999999999999999999"],
             # Password reset links: no such user, the page says the link is invalid.
             "uidb64": ["MQ"],
             "token": ["set-password"],
