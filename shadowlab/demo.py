@@ -91,6 +91,8 @@ def _users_ensure(password: str, log: Callable[[str], None]) -> User:
     # Hashing costs most of a second by design; the logins share one password, so one
     # hash (and on a second run one check) serves them all.
     shared = ""
+    # The role groups come with the migrations; bring them back if someone deleted them.
+    roles.groups_sync()
     for username, group, staff, superuser in DEMO_USERS:
         with transaction.atomic():
             user, created = User.objects.get_or_create(username=username)
