@@ -115,7 +115,8 @@ def _roles_set(*, user: User, wanted: list[str]) -> None:
 
 def oidc_user_sign_in(*, claims: dict[str, Any]) -> SignIn:
     """Find or create the provider's user from their claims and set their roles from them."""
-    username = str(claims.get("preferred_username") or claims.get("sub") or "").strip()
+    named = claims.get(settings.SHADOWLAB_OIDC_USERNAME_CLAIM) or claims.get("sub")
+    username = str(named or "").strip()
     if not username or len(username) > 150:
         return SignIn(None, [], "The identity provider sent no usable user name.")
     email = str(claims.get("email") or "")[:254]

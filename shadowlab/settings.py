@@ -127,6 +127,10 @@ AUTHENTICATION_BACKENDS = [
 SHADOWLAB_OIDC_ENABLED = env.bool("SHADOWLAB_OIDC_ENABLED", default=False)
 SHADOWLAB_OIDC_PROVIDER_NAME = env.str("SHADOWLAB_OIDC_PROVIDER_NAME", default="single sign-on")
 SHADOWLAB_OIDC_GROUPS_CLAIM = env.str("SHADOWLAB_OIDC_GROUPS_CLAIM", default="groups")
+# The claim that names the account; "sub" where the provider lets people rename themselves.
+SHADOWLAB_OIDC_USERNAME_CLAIM = env.str(
+    "SHADOWLAB_OIDC_USERNAME_CLAIM", default="preferred_username"
+)
 SHADOWLAB_OIDC_GROUP_MAP = oidc_config.group_map_parse(
     env.str("SHADOWLAB_OIDC_GROUP_MAP", default="")
 )

@@ -330,6 +330,61 @@ def test_a_callback_with_a_state_this_session_did_not_start_is_refused(sso, live
     assert not User.objects.exists()
 
 
+# The sign-in service, with claims as a provider would send them
+
+
+@pytest.fixture
+def group_map(settings) -> None:
+    settings.SHADOWLAB_OIDC_GROUP_MAP = oidc_config.group_map_parse(GROUP_MAP)
+
+
+def test_the_username_comes_from_the_configured_claim_else_from_sub(db, settings, group_map):
+    claims = {"sub": "f81d4fae", "preferred_username": "frank", "groups": ["shadowlab-leads"]}
+    assert oidc.oidc_user_sign_in(claims=claims).user.username == "frank"
+
+    settings.SHADOWLAB_OIDC_USERNAME_CLAIM = "sub"
+    assert oidc.oidc_user_sign_in(claims=claims).user.username == "f81d4fae"
+    nameless = {"sub": "c0ffee", "groups": ["shadowlab-leads"]}
+    settings.SHADOWLAB_OIDC_USERNAME_CLAIM = "preferred_username"
+    assert oidc.oidc_user_sign_in(claims=nameless).user.username == "c0ffee"
+
+
+@pytest.mark.security
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"groups": ["shadowlab-admins"]},  # no name at all
+        {"sub": "x" * 151, "groups": ["shadowlab-admins"]},  # longer than a username may be
+        {"sub": "grace", "groups": "shadowlab-nobody"},  # one group, as a string, unmapped
+        {"sub": "grace", "groups": [{"name": "shadowlab-admins"}]},  # not a group name
+    ],
+)
+def test_claims_without_a_name_or_a_mapped_group_sign_nobody_in(db, group_map, claims):
+    outcome = oidc.oidc_user_sign_in(claims=claims)
+
+    assert outcome.user is None and outcome.refusal
+    assert not User.objects.exists()
+
+
+def test_one_group_sent_as_a_string_is_read_as_that_group(db, group_map):
+    outcome = oidc.oidc_user_sign_in(claims={"sub": "heidi", "groups": "shadowlab-inspectors"})
+
+    assert outcome.roles == [roles.INSPECTOR]
+
+
+@pytest.mark.security
+def test_a_disabled_or_superuser_account_is_not_signed_in_by_the_provider(db, group_map):
+    disabled = User.objects.create_user("ivan", is_active=False)
+    disabled.set_unusable_password()
+    disabled.save()
+    User.objects.create_superuser("root", password=None)  # no usable password either
+    admins = {"groups": ["shadowlab-admins"]}
+
+    assert "disabled" in oidc.oidc_user_sign_in(claims={"sub": "ivan", **admins}).refusal
+    assert oidc.oidc_user_sign_in(claims={"sub": "root", **admins}).user is None
+    assert _roles_of("ivan") == _roles_of("root") == set()
+
+
 # Off by default
 
 
