@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -91,6 +92,8 @@ def _claimed_roles(claims: dict[str, Any]) -> list[str]:
     values = claims.get(settings.SHADOWLAB_OIDC_GROUPS_CLAIM) or []
     if isinstance(values, str):
         values = [values]
+    if not isinstance(values, list):
+        return []
     mapping: dict[str, str] = settings.SHADOWLAB_OIDC_GROUP_MAP
     return sorted(
         {mapping[value] for value in values if isinstance(value, str) and value in mapping}
@@ -142,9 +145,10 @@ def oidc_user_sign_in(*, claims: dict[str, Any]) -> SignIn:
                 "role in ShadowLab. Ask an administrator to add you to one.",
             )
         if user is None:
-            user = User.objects.create_user(username, email=email)
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
+            # Two first sign-ins at once (two tabs) make one account, not an error.
+            user, _ = User.objects.get_or_create(
+                username=username, defaults={"email": email, "password": make_password(None)}
+            )
         elif email and user.email != email:
             user.email = email
             user.save(update_fields=["email"])

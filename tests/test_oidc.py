@@ -356,6 +356,8 @@ def test_the_username_comes_from_the_configured_claim_else_from_sub(db, settings
         {"sub": "x" * 151, "groups": ["shadowlab-admins"]},  # longer than a username may be
         {"sub": "grace", "groups": "shadowlab-nobody"},  # one group, as a string, unmapped
         {"sub": "grace", "groups": [{"name": "shadowlab-admins"}]},  # not a group name
+        {"sub": "grace", "groups": {"shadowlab-admins": True}},  # not a list
+        {"sub": "grace", "groups": 7},
     ],
 )
 def test_claims_without_a_name_or_a_mapped_group_sign_nobody_in(db, group_map, claims):
