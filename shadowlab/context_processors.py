@@ -15,4 +15,7 @@ def shadowlab(request: HttpRequest) -> dict[str, object]:
         "can_view_audit_log": roles.can_view_audit_log(user),
         "can_view_api_tokens": user.is_authenticated and user.has_perm(roles.VIEW_API_TOKENS),
         "can_view_rollout": user.is_authenticated and user.has_perm(roles.VIEW_ROLLOUT),
+        "oidc_provider_name": settings.SHADOWLAB_OIDC_PROVIDER_NAME
+        if settings.SHADOWLAB_OIDC_ENABLED
+        else "",
     }

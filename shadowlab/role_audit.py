@@ -4,12 +4,15 @@ Roles change in Django's admin, on the user's page (user.groups) or, the other w
 through a group's users; neither goes through a service of ours, so a signal records it.
 Changes made outside a request (migrations, the demo loader, commands, a shell) are set-up
 by someone with the server's access, which an audit log in its database cannot hold to
-account; they are not recorded.
+account; they are not recorded. A sign-in through the identity provider sets the roles its
+groups claim give, on behalf of the person signing in (shadowlab.oidc, roles_changed_by).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth.models import Group, User
@@ -20,6 +23,18 @@ from shadowlab.request_actor import request_actor, request_in_progress
 
 ACTION = "user.roles"
 _BEFORE = "_shadowlab_roles_before"
+# Who changes roles, and on what grounds, where the request's user is not (yet) the one.
+_changed_by: ContextVar[tuple[User, str] | None] = ContextVar("roles_changed_by", default=None)
+
+
+@contextmanager
+def roles_changed_by(*, actor: User, evidence: str) -> Iterator[None]:
+    """Record role changes made inside this block as actor's, on these grounds."""
+    token = _changed_by.set((actor, evidence))
+    try:
+        yield
+    finally:
+        _changed_by.reset(token)
 
 
 def _roles(user_ids: Iterable[int]) -> dict[int, list[str]]:
@@ -62,7 +77,8 @@ def user_roles_changed(
         return
     delattr(instance, _BEFORE)
     after = _roles(before)
-    actor = request_actor()
+    changed_by = _changed_by.get()
+    actor, evidence = changed_by if changed_by is not None else (request_actor(), "")
     for user in User.objects.filter(pk__in=[pk for pk in before if before[pk] != after[pk]]):
         audit_record(
             actor=actor,
@@ -70,4 +86,5 @@ def user_roles_changed(
             subject=user,
             before={"user": user.get_username(), "groups": before[user.pk]},
             after={"user": user.get_username(), "groups": after[user.pk]},
+            evidence=evidence,
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from shadowlab import local_stack
+from shadowlab import local_stack, oidc_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -121,6 +121,48 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+
+# Optional sign-in through an OpenID Connect provider (shadowlab.oidc, README "Single
+# sign-on"); username and password stay for everyone else.
+SHADOWLAB_OIDC_ENABLED = env.bool("SHADOWLAB_OIDC_ENABLED", default=False)
+SHADOWLAB_OIDC_PROVIDER_NAME = env.str("SHADOWLAB_OIDC_PROVIDER_NAME", default="single sign-on")
+SHADOWLAB_OIDC_GROUPS_CLAIM = env.str("SHADOWLAB_OIDC_GROUPS_CLAIM", default="groups")
+# The claim that names the account; "sub" where the provider lets people rename themselves.
+SHADOWLAB_OIDC_USERNAME_CLAIM = env.str(
+    "SHADOWLAB_OIDC_USERNAME_CLAIM", default="preferred_username"
+)
+SHADOWLAB_OIDC_GROUP_MAP = oidc_config.group_map_parse(
+    env.str("SHADOWLAB_OIDC_GROUP_MAP", default="")
+)
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile")
+# The provider's issuer (or discovery document) URL; endpoints given one by one win over it.
+OIDC_OP_DISCOVERY = env.str("OIDC_OP_DISCOVERY", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
+# Seconds any one call to the provider may take, so that a sign-in never hangs.
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+AXES_WHITELIST_CALLABLE = "shadowlab.oidc.axes_exempt"
+if SHADOWLAB_OIDC_ENABLED:
+    oidc_config.settings_check(
+        client_id=OIDC_RP_CLIENT_ID,
+        client_secret=OIDC_RP_CLIENT_SECRET,
+        group_map=SHADOWLAB_OIDC_GROUP_MAP,
+        discovery=OIDC_OP_DISCOVERY,
+        endpoints=[
+            OIDC_OP_AUTHORIZATION_ENDPOINT,
+            OIDC_OP_TOKEN_ENDPOINT,
+            OIDC_OP_USER_ENDPOINT,
+            OIDC_OP_JWKS_ENDPOINT,
+        ],
+    )
+    AUTHENTICATION_BACKENDS.append("shadowlab.oidc.ShadowLabOIDCBackend")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

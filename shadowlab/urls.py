@@ -7,7 +7,7 @@ from deployments.api import router as rollout_router
 from deployments.api_deferral import router as deferral_router
 from inspections import views as inspection_views
 from inspections.api import router as items_router
-from shadowlab import health
+from shadowlab import health, oidc
 from shadowlab.api import api
 
 # Mounted here rather than in shadowlab.api, which the apps' API modules import for its
@@ -21,6 +21,9 @@ api.add_router("/v1/", deferral_router)
 urlpatterns = [
     path("", inspection_views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Single sign-on: both answer 404 unless SHADOWLAB_OIDC_ENABLED.
+    path("oidc/authenticate/", oidc.oidc_authenticate, name="oidc_authentication_init"),
+    path("oidc/callback/", oidc.oidc_callback, name="oidc_authentication_callback"),
     path("inspect/", include("inspections.urls")),
     path("overview/", include("analytics.urls")),
     path("models/", include("deployments.urls")),

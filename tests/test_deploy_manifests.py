@@ -330,7 +330,7 @@ def test_every_setting_reaches_every_app_container(production):
         assert _provided(production, worker) >= PER_CONTAINER
 
 
-def test_the_secret_holds_the_credentials_and_the_metrics_token():
+def test_the_secret_holds_the_credentials_the_metrics_token_and_the_oidc_client_secret():
     secret = _secret_example()
     assert set(secret["stringData"]) == {
         "SECRET_KEY",
@@ -338,6 +338,7 @@ def test_the_secret_holds_the_credentials_and_the_metrics_token():
         "REDIS_URL",
         "EMAIL_URL",
         "SHADOWLAB_METRICS_TOKEN",
+        "OIDC_RP_CLIENT_SECRET",
     }
 
 

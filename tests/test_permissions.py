@@ -83,6 +83,10 @@ MATRIX = [
     ("GET",  "/accounts/password_reset/done/", 200, 200,         200,      200,      200),
     ("GET",  "/accounts/reset/MQ/not-a-token/", 200, 200,        200,      200,      200),
     ("GET",  "/accounts/reset/done/",  200,         200,         200,      200,      200),
+    # Single sign-on is off unless configured: its pages do not exist (tests/test_oidc.py
+    # runs them against a real provider).
+    ("GET",  "/oidc/authenticate/",    404,         404,         404,      404,      404),
+    ("GET",  "/oidc/callback/",        404,         404,         404,      404,      404),
     ("GET",  "/api/",                  404,         404,         404,      404,      404),
     ("GET",  "/api/docs",              LOGIN,       403,         200,      200,      403),
     ("GET",  "/api/openapi.json",      LOGIN,       403,         200,      200,      403),
