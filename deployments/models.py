@@ -35,6 +35,12 @@ class ModelVersion(models.Model):
     notes = models.JSONField(
         default=dict, blank=True, help_text="Quantization details and similar."
     )
+    mlflow_source = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where an MLflow-registered model came from: tracking URI, model URI, run id, "
+        "registered name and version, and whether ShadowLab writes its verdicts back as tags.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -57,6 +63,10 @@ class ModelVersion(models.Model):
     @property
     def key(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def tags_back_to_mlflow(self) -> bool:
+        return bool(isinstance(self.mlflow_source, dict) and self.mlflow_source.get("tag_back"))
 
 
 class Deployment(models.Model):

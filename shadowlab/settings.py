@@ -371,6 +371,9 @@ SHADOWLAB = {
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ShadowLab <shadowlab@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The MLflow tracking server and registry that `register_model --from-mlflow` reads (and
+# writes gate verdicts back to with --tag-back); empty: MLflow is not used.
+MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
 # Where people reach the web app, for links in email.
 SHADOWLAB_BASE_URL = env.str("SHADOWLAB_BASE_URL", default="http://localhost:8000").rstrip("/")
 

@@ -1,0 +1,230 @@
+"""register_model --from-mlflow against a real MLflow tracking server and registry."""
+
+from __future__ import annotations
+
+import time
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+
+from deployments.models import AuditEvent, ModelVersion
+from deployments.runtime import ModelRunner
+from tests.deployments.mlflow_server import MlflowServer, free_port, mlflow_server_running
+
+pytestmark = pytest.mark.django_db
+
+
+class Logged:
+    """What the module's MLflow server holds, logged through MLflow's own API."""
+
+    def __init__(self, server: MlflowServer) -> None:
+        self.server = server
+        self.runs: dict[str, str] = {}
+        self.sklearn_model: Any = None
+
+
+def _log_models(server: MlflowServer, onnx_path: Path, split: Any, tmp: Path) -> Logged:
+    import mlflow
+    from sklearn.linear_model import LogisticRegression
+
+    mlflow.set_tracking_uri(server.url)
+    mlflow.set_registry_uri(server.url)
+    logged = Logged(server)
+    reference = tmp / "reference.npy"
+    np.save(reference, split.train_x[:300].astype(np.float32))
+    with mlflow.start_run() as run:
+        mlflow.onnx.log_model(
+            onnx.load(str(onnx_path)), name="model", registered_model_name="digits-onnx"
+        )
+        mlflow.log_artifact(str(reference))
+    logged.runs["onnx"] = run.info.run_id
+
+    model = LogisticRegression(max_iter=500).fit(split.train_x, split.train_y)
+    logged.sklearn_model = model
+    rows = tmp / "rows.csv"
+    header = ",".join(f"p{i}" for i in range(split.train_x.shape[1]))
+    np.savetxt(rows, split.train_x[:120], delimiter=",", header=header, comments="")
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(model, name="model", registered_model_name="digits-sk")
+        mlflow.log_artifact(str(rows), artifact_path="data")
+    logged.runs["sklearn"] = run.info.run_id
+    mlflow.MlflowClient().set_registered_model_alias("digits-sk", "champion", "1")
+
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(
+            model,
+            name="model",
+            registered_model_name="digits-pickled",
+            serialization_format="cloudpickle",
+        )
+    half = split.train_y < 5
+    small = LogisticRegression(max_iter=300).fit(split.train_x[half], split.train_y[half])
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(small, name="model", registered_model_name="digits-five")
+
+    odd = tmp / "odd"
+    odd.mkdir()
+    (odd / "MLmodel").write_text("flavors:\n  keras:\n    data: model.keras\n")
+    (odd / "model.keras").write_bytes(b"not a model")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(odd), artifact_path="odd")
+    logged.runs["odd"] = run.info.run_id
+    return logged
+
+
+@pytest.fixture(scope="module")
+def mlflow_logged(tmp_path_factory, digits_onnx, digits_split):
+    """One MLflow server for the module, holding the models the tests register."""
+    root = tmp_path_factory.mktemp("mlflow")
+    with mlflow_server_running(root) as server:
+        yield _log_models(server, digits_onnx, digits_split, tmp_path_factory.mktemp("logged"))
+
+
+@pytest.fixture
+def tracking(settings, mlflow_logged) -> Logged:
+    settings.MLFLOW_TRACKING_URI = mlflow_logged.server.url
+    return mlflow_logged
+
+
+def _register(*args: str, **options: Any) -> str:
+    out = StringIO()
+    call_command("register_model", *args, stdout=out, queue="digits", **options)
+    return out.getvalue()
+
+
+def test_an_onnx_model_version_is_registered_with_its_source_and_the_runs_reference(
+    queue, tracking, ml_lead, figure
+):
+    figure("mlflow server start", f"{tracking.server.started_in_s:.1f} s")
+    started = time.monotonic()
+    out = _register(from_mlflow="models:/digits-onnx/1", user="lead")
+    figure("register from mlflow (onnx)", f"{time.monotonic() - started:.2f} s")
+
+    model_version = ModelVersion.objects.get(name="digits-onnx", version="1")
+    assert model_version.mlflow_source == {
+        "tracking_uri": tracking.server.url,
+        "uri": "models:/digits-onnx/1",
+        "run_id": tracking.runs["onnx"],
+        "model_name": "digits-onnx",
+        "model_version": "1",
+        "flavour": "onnx",
+        "reference": "reference.npy",
+        "tag_back": False,
+    }
+    assert model_version.reference_rows == 300
+    assert model_version.created_by == ml_lead
+    assert "models:/digits-onnx/1" in out
+    event = AuditEvent.objects.get(action="model_version.register")
+    assert event.after["mlflow_source"]["run_id"] == tracking.runs["onnx"]
+
+
+def test_a_sklearn_model_by_alias_is_converted_to_onnx_that_predicts_like_it(
+    queue, tracking, digits_split
+):
+    _register(
+        from_mlflow="models:/digits-sk@champion",
+        name="digits-logreg",
+        version="7",
+        reference="data/rows.csv",
+    )
+
+    model_version = ModelVersion.objects.get(name="digits-logreg", version="7")
+    assert model_version.mlflow_source["flavour"] == "sklearn"
+    assert model_version.mlflow_source["model_version"] == "1"
+    assert model_version.mlflow_source["run_id"] == tracking.runs["sklearn"]
+    assert model_version.reference_rows == 120
+    runner = ModelRunner(
+        Path(model_version.onnx_file.path),
+        input_name=model_version.input_name,
+        probability_output=model_version.probability_output,
+        input_width=model_version.input_width,
+    )
+    rows = digits_split.holdout_x[:200].astype(np.float32)
+    probabilities = runner.predict(rows).probabilities
+    expected = tracking.sklearn_model.predict_proba(rows)
+    assert np.abs(probabilities - expected).max() < 1e-4
+
+
+def test_a_run_artifact_is_registered_under_the_name_and_version_given(queue, tracking):
+    run_id = tracking.runs["onnx"]
+    with pytest.raises(CommandError, match="needs --name and --version"):
+        _register(from_mlflow=f"runs:/{run_id}/model")
+
+    _register(from_mlflow=f"runs:/{run_id}/model", name="from-run", version="1")
+
+    source = ModelVersion.objects.get(name="from-run").mlflow_source
+    assert (source["run_id"], source["model_name"], source["model_version"]) == (run_id, "", "")
+
+
+def test_the_model_version_page_shows_where_the_model_came_from(queue, tracking, client, ml_lead):
+    _register(from_mlflow="models:/digits-onnx/1", name="shown", version="1")
+    client.force_login(ml_lead)
+
+    page = client.get(reverse("models:version", args=["shown:1"])).content.decode()
+
+    assert "MLflow source" in page
+    assert "models:/digits-onnx/1" in page
+    assert tracking.runs["onnx"] in page
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("models:/no-such-model/1", "has no version 1 of registered model 'no-such-model'"),
+        ("models:/digits-onnx/9", "has no version 9 of registered model 'digits-onnx'"),
+        ("models:/digits-sk@nobody", "has no registered model 'digits-sk' with alias 'nobody'"),
+        ("s3://bucket/model.onnx", "is not an MLflow model URI"),
+    ],
+)
+def test_an_unknown_model_is_refused_with_a_clear_error(queue, tracking, uri, message):
+    with pytest.raises(CommandError, match=message):
+        _register(from_mlflow=uri)
+    assert not ModelVersion.objects.exists()
+
+
+def test_an_unreachable_server_is_refused_in_seconds(queue, settings, figure):
+    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+
+    with pytest.raises(CommandError, match="could not be reached"):
+        _register(from_mlflow="models:/digits-onnx/1")
+
+    elapsed = time.monotonic() - started
+    figure("unreachable mlflow refused after", f"{elapsed:.1f} s")
+    assert elapsed < 30
+
+
+def test_a_missing_tracking_uri_is_refused(queue, settings):
+    settings.MLFLOW_TRACKING_URI = ""
+    with pytest.raises(CommandError, match="MLFLOW_TRACKING_URI is not set"):
+        _register(from_mlflow="models:/digits-onnx/1")
+
+
+def test_a_model_neither_onnx_nor_sklearn_is_refused(queue, tracking):
+    with pytest.raises(CommandError, match=r"neither onnx nor sklearn \(it has: keras\)"):
+        _register(from_mlflow=f"runs:/{tracking.runs['odd']}/odd", name="odd", version="1")
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_pickled_sklearn_model_is_refused_unloaded(queue, tracking):
+    with pytest.raises(CommandError, match="saved as cloudpickle; only skops"):
+        _register(from_mlflow="models:/digits-pickled/1")
+
+
+def test_a_model_from_mlflow_passes_the_same_checks_as_an_uploaded_file(queue, tracking):
+    with pytest.raises(CommandError, match="model refused"):
+        _register(from_mlflow="models:/digits-five/1")
+    assert not ModelVersion.objects.exists()
+
+
+def test_a_model_from_mlflow_is_not_registered_twice(queue, tracking):
+    _register(from_mlflow="models:/digits-onnx/1")
+    with pytest.raises(CommandError, match="already registered"):
+        _register(from_mlflow="models:/digits-onnx/1")
