@@ -14,7 +14,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from analytics.gate.evaluation import gate_evaluation_run
+from deployments import mlflow_tags, tasks, transitions
 from deployments.models import AuditEvent, ModelVersion
+from deployments.rollout import rollout_move
 from deployments.runtime import ModelRunner
 from tests.deployments.mlflow_server import MlflowServer, free_port, mlflow_server_running
 
@@ -228,3 +231,99 @@ def test_a_model_from_mlflow_is_not_registered_twice(queue, tracking):
     _register(from_mlflow="models:/digits-onnx/1")
     with pytest.raises(CommandError, match="already registered"):
         _register(from_mlflow="models:/digits-onnx/1")
+
+
+def _mlflow_tags(server: MlflowServer, name: str, version: str) -> dict[str, str]:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=server.url, registry_uri=server.url)
+    tags = client.get_model_version(name, version).tags
+    return {key: value for key, value in tags.items() if key.startswith("shadowlab.")}
+
+
+def _tag_writes(callbacks: list[Any]) -> list[int]:
+    return [
+        callback.args[0]
+        for callback in callbacks
+        if getattr(callback, "func", None) is mlflow_tags._tags_write_send
+    ]
+
+
+def test_tag_back_writes_the_rollout_state_and_gate_verdict_to_the_mlflow_version(
+    queue, tracking, django_capture_on_commit_callbacks, figure
+):
+    _register("--tag-back", from_mlflow="models:/digits-sk/1", name="tagged", version="1")
+    model_version = ModelVersion.objects.get(name="tagged")
+    assert model_version.mlflow_source["tag_back"] is True
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        rollout_move(model_version=model_version, move=transitions.SHADOW_START, actor=None)
+    assert _tag_writes(callbacks) == [model_version.pk]
+    started = time.monotonic()
+    written = tasks.mlflow_tags_write(model_version.pk)
+    figure("tags written to mlflow", f"{time.monotonic() - started:.2f} s")
+    assert written is None  # the task returns nothing: nobody reads a result
+    tags = _mlflow_tags(tracking.server, "digits-sk", "1")
+    assert tags["shadowlab.rollout_state"] == "shadow"
+    assert tags["shadowlab.gate_verdict"] == "not_evaluated"
+    assert tags["shadowlab.model_version"] == "tagged:1"
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        evaluation = gate_evaluation_run(model_version=model_version, actor=None)
+    assert _tag_writes(callbacks) == [model_version.pk]
+    mlflow_tags.mlflow_tags_write(model_version_id=model_version.pk)
+    tags = _mlflow_tags(tracking.server, "digits-sk", "1")
+    assert tags["shadowlab.gate_verdict"] == evaluation.verdict
+    assert tags["shadowlab.gate_evaluation"] == str(evaluation.pk)
+    assert tags["shadowlab.rollout_state"] == "shadow"
+
+
+def test_without_tag_back_nothing_is_queued_or_written(
+    queue, tracking, django_capture_on_commit_callbacks
+):
+    _register(from_mlflow="models:/digits-onnx/1", name="quiet", version="1")
+    model_version = ModelVersion.objects.get(name="quiet")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        rollout_move(model_version=model_version, move=transitions.SHADOW_START, actor=None)
+
+    assert _tag_writes(callbacks) == []
+    assert mlflow_tags.mlflow_tags_write(model_version_id=model_version.pk) == {}
+    assert "shadowlab.rollout_state" not in _mlflow_tags(tracking.server, "digits-onnx", "1")
+
+
+def test_tag_back_needs_a_registered_model_version(queue, tracking):
+    with pytest.raises(CommandError, match="use a models:/ URI"):
+        _register(
+            "--tag-back", from_mlflow=f"runs:/{tracking.runs['onnx']}/model", name="r", version="1"
+        )
+
+
+def test_an_unreachable_mlflow_makes_the_tag_write_retry(model_version, settings):
+    url = f"http://127.0.0.1:{free_port()}"
+    settings.MLFLOW_TRACKING_URI = url
+    ModelVersion.objects.filter(pk=model_version.pk).update(
+        mlflow_source={
+            "tracking_uri": url,
+            "model_name": "m",
+            "model_version": "1",
+            "tag_back": True,
+        }
+    )
+
+    with pytest.raises(mlflow_tags.MlflowUnreachable):
+        mlflow_tags.mlflow_tags_write(model_version_id=model_version.pk)
+
+
+def test_tags_are_not_written_to_another_server_than_the_models(model_version, settings):
+    settings.MLFLOW_TRACKING_URI = f"http://127.0.0.1:{free_port()}"
+    ModelVersion.objects.filter(pk=model_version.pk).update(
+        mlflow_source={
+            "tracking_uri": "http://mlflow.example:5000",
+            "model_name": "m",
+            "model_version": "1",
+            "tag_back": True,
+        }
+    )
+
+    assert mlflow_tags.mlflow_tags_write(model_version_id=model_version.pk) == {}
