@@ -68,6 +68,7 @@ def mlflow_tags_state(*, model_version: ModelVersion) -> dict[str, str]:
         f"{TAG_PREFIX}gate_verdict": evaluation.verdict if evaluation else NOT_EVALUATED,
         f"{TAG_PREFIX}gate_evaluation": str(evaluation.pk) if evaluation else "",
         f"{TAG_PREFIX}gate_evaluated_at": evaluation.created_at.isoformat() if evaluation else "",
+        # Last: MLflow sets one tag per request, so its presence says the write is whole.
         f"{TAG_PREFIX}updated_at": timezone.now().isoformat(),
     }
 
