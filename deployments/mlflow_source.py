@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 REFERENCE_NAMES = ("reference.npy", "reference.csv")
 ONNX_TARGET_OPSET = 17
+MAX_MODEL_FILES = 200
 
 _MODEL_VERSION_URI = re.compile(r"^models:/(?P<name>[^/@]+)/(?P<version>\d+)$")
 _MODEL_ALIAS_URI = re.compile(r"^models:/(?P<name>[^/@]+)@(?P<alias>[\w-]+)$")
@@ -173,6 +174,34 @@ def _download(*, artifact_uri: str, dst: Path, tracking_uri: str, what: str) -> 
     return Path(local)
 
 
+def _size_check(*, artifact_uri: str, tracking_uri: str, max_bytes: int) -> int:
+    """Return the bytes of the model's folder, or refuse it before anything is downloaded."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    try:
+        repository = get_artifact_repository(
+            artifact_uri, tracking_uri=tracking_uri, registry_uri=tracking_uri
+        )
+        folders, files, total = [""], 0, 0
+        while folders:
+            for entry in repository.list_artifacts(folders.pop()):
+                if entry.is_dir:
+                    folders.append(entry.path)
+                    continue
+                files += 1
+                total += entry.file_size or 0
+                if files > MAX_MODEL_FILES or total > max_bytes:
+                    raise MlflowSourceError(
+                        f"the MLflow model holds more than {MAX_MODEL_FILES} files or "
+                        f"{max_bytes:,} bytes; it is not downloaded"
+                    )
+    except MlflowSourceError:
+        raise
+    except Exception as exc:
+        raise _mlflow_error(exc, what=artifact_uri, tracking_uri=tracking_uri) from exc
+    return total
+
+
 def _flavours(model_dir: Path) -> dict[str, Any]:
     from mlflow.models import Model
 
@@ -260,6 +289,11 @@ def _reference_find(
             return local
         if not run_id:
             raise MlflowSourceError(f"{reference} is not a file and the model has no run")
+        _size_check(
+            artifact_uri=f"runs:/{run_id}/{reference.lstrip('/')}",
+            tracking_uri=tracking_uri,
+            max_bytes=int(settings.SHADOWLAB["MODEL_MAX_BYTES"]),
+        )
         return _download(
             artifact_uri=f"runs:/{run_id}/{reference.lstrip('/')}",
             dst=work / "reference",
@@ -272,13 +306,20 @@ def _reference_find(
     if not run_id:
         return None
     try:
-        logged = {artifact.path for artifact in client.list_artifacts(run_id)}
+        logged = {
+            artifact.path: artifact.file_size or 0 for artifact in client.list_artifacts(run_id)
+        }
     except Exception as exc:
         raise _mlflow_error(
             exc, what=f"artifacts of run {run_id}", tracking_uri=tracking_uri
         ) from exc
     for name in REFERENCE_NAMES:
         if name in logged:
+            limit = int(settings.SHADOWLAB["MODEL_MAX_BYTES"])
+            if logged[name] > limit:
+                raise MlflowSourceError(
+                    f"the run's {name} is {logged[name]:,} bytes; the limit is {limit:,}"
+                )
             return _download(
                 artifact_uri=f"runs:/{run_id}/{name}",
                 dst=work / "reference",
@@ -318,6 +359,12 @@ def model_version_register_from_mlflow(
         raise MlflowSourceError("a model from a runs:/ URI needs --name and --version")
     with tempfile.TemporaryDirectory(prefix="shadowlab-mlflow-") as tmp:
         work = Path(tmp)
+        # The ONNX file and a reference array beside it, each within the upload limit.
+        _size_check(
+            artifact_uri=ref.uri,
+            tracking_uri=tracking_uri,
+            max_bytes=2 * int(settings.SHADOWLAB["MODEL_MAX_BYTES"]),
+        )
         model_dir = _download(
             artifact_uri=ref.uri, dst=work / "model", tracking_uri=tracking_uri, what=ref.uri
         )

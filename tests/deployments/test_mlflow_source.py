@@ -327,3 +327,13 @@ def test_tags_are_not_written_to_another_server_than_the_models(model_version, s
     )
 
     assert mlflow_tags.mlflow_tags_write(model_version_id=model_version.pk) == {}
+
+
+def test_a_model_larger_than_the_upload_limit_is_refused_before_it_is_downloaded(
+    queue, tracking, settings
+):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "MODEL_MAX_BYTES": 1000}
+
+    with pytest.raises(CommandError, match="more than 200 files or 2,000 bytes; it is not down"):
+        _register(from_mlflow="models:/digits-onnx/1")
+    assert not ModelVersion.objects.exists()
