@@ -35,6 +35,12 @@ class ModelVersion(models.Model):
     notes = models.JSONField(
         default=dict, blank=True, help_text="Quantization details and similar."
     )
+    mlflow_source = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where an MLflow-registered model came from: tracking URI, model URI, run id, "
+        "registered name and version, and whether ShadowLab writes its verdicts back as tags.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -57,6 +63,10 @@ class ModelVersion(models.Model):
     @property
     def key(self) -> str:
         return f"{self.name}:{self.version}"
+
+    @property
+    def tags_back_to_mlflow(self) -> bool:
+        return bool(isinstance(self.mlflow_source, dict) and self.mlflow_source.get("tag_back"))
 
 
 class Deployment(models.Model):
@@ -405,3 +415,39 @@ class MonitorCheck(models.Model):
 
     def __str__(self) -> str:
         return f"monitor check {self.pk} of {self.model_version_id}: {self.verdict}"
+
+
+class ErrorEpisode(models.Model):
+    """A stretch of time in which a deployed version's predictions were mostly errors.
+
+    Admins are mailed once when an episode opens, not once per failed item; it closes when
+    the error rate falls back below the threshold, and the next breach opens a new one.
+    """
+
+    queue = models.ForeignKey(Queue, on_delete=models.CASCADE, related_name="error_episodes")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="error_episodes"
+    )
+    role = models.CharField(max_length=10, choices=Deployment.Role.choices)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    errors = models.PositiveIntegerField(help_text="Errors in the window that opened it.")
+    total = models.PositiveIntegerField(help_text="Predictions in the window that opened it.")
+    reasons = models.JSONField(default=list, blank=True, help_text="The most frequent reasons.")
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version"],
+                condition=Q(ended_at__isnull=True),
+                name="error_episode_one_open_per_version",
+            ),
+            models.CheckConstraint(
+                condition=Q(errors__lte=models.F("total")), name="error_episode_errors_of_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "open" if self.ended_at is None else "closed"
+        return f"{self.model_version} errors since {self.started_at:%Y-%m-%d %H:%M} ({state})"

@@ -17,6 +17,7 @@ from deployments.canary_ladder import VersionStep, version_step
 from deployments.canary_steps import share_check, share_text
 from deployments.health_check import live_switch_health_require
 from deployments.models import ModelVersion, PromotionRequest
+from deployments.notifications import promotion_request_notify_enqueue
 from deployments.rollout import rollout_move, rollout_move_check, version_role
 from inspections.models import Queue
 from shadowlab import roles
@@ -206,6 +207,7 @@ def promotion_request_create(
                 queue=queue,
                 evidence=evidence_of(evaluation),
             )
+            promotion_request_notify_enqueue(request=request)
     except IntegrityError:
         # Another request for this version was filed between the check and the insert.
         raise PromotionConflict(

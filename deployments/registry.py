@@ -105,11 +105,13 @@ def model_version_register(
     variant: str = ModelVersion.Variant.FP32,
     parent: ModelVersion | None = None,
     notes: dict[str, object] | None = None,
+    mlflow_source: dict[str, object] | None = None,
     created_by: User | None = None,
 ) -> ModelVersion:
     """Validate an ONNX file against the queue and store it as a new model version.
 
-    Anything wrong raises ModelRejected and stores nothing.
+    Anything wrong raises ModelRejected and stores nothing. mlflow_source records where a
+    model taken from an MLflow registry came from (see deployments.mlflow_source).
     """
     name, version = name.strip(), version.strip()
     labels = [str(label) for label in (labels or queue.labels)]
@@ -136,6 +138,7 @@ def model_version_register(
         parent=parent,
         reference_rows=0 if reference is None else len(reference),
         notes={"opset": signature.opset, **(notes or {})},
+        mlflow_source=mlflow_source or {},
         created_by=created_by if created_by is not None and created_by.pk else None,
     )
     _model_version_store(model_version=model_version, onnx_path=onnx_path, reference=reference)
@@ -204,6 +207,11 @@ def _model_version_store(
                     "labels": model_version.labels,
                     "parent": model_version.parent.key if model_version.parent else None,
                     "reference_rows": model_version.reference_rows,
+                    **(
+                        {"mlflow_source": model_version.mlflow_source}
+                        if model_version.mlflow_source
+                        else {}
+                    ),
                 },
             )
             transaction.on_commit(partial(_reference_profile_enqueue, model_version.pk))

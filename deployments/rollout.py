@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from deployments import metrics, transitions
 from deployments.audit import audit_record
+from deployments.mlflow_tags import mlflow_tags_enqueue
 from deployments.models import Deployment, ModelVersion, PromotionRequest, RolloutControl
 from inspections.models import Queue
 from shadowlab import roles
@@ -161,6 +162,7 @@ def rollout_move(
                 queue=queue,
                 evidence=evidence,
             )
+            mlflow_tags_enqueue(model_version=deployment.model_version)
             if change.version == model_version.key:
                 subject = deployment
         routing_version_bump(queue)

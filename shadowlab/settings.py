@@ -305,6 +305,11 @@ CELERY_BEAT_SCHEDULE = {
         # A look that waited a whole interval in the queue is stale: the next one is due.
         "options": {"expires": float(MONITOR_SECONDS)},
     },
+    "watch-model-errors": {
+        "task": "deployments.tasks.model_errors_watch",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "advance-canaries": {
         "task": "deployments.tasks.canaries_advance",
         "schedule": env.float("SHADOWLAB_CANARY_ADVANCE_INTERVAL_SECONDS", default=60.0),
@@ -406,6 +411,12 @@ SHADOWLAB = {
     # look reads (its latest decisions, audit items and inputs).
     "MONITOR_SECONDS": MONITOR_SECONDS,
     "MONITOR_MAX_ROWS": env.int("SHADOWLAB_MONITOR_MAX_ROWS", default=20000),
+    # A deployed version whose predictions in the last ERROR_WINDOW_MINUTES are at least
+    # ERROR_ALERT_RATE errors (of at least ERROR_ALERT_MIN_ITEMS) is stuck in error: admins
+    # get one mail per such episode.
+    "ERROR_WINDOW_MINUTES": env.int("SHADOWLAB_ERROR_WINDOW_MINUTES", default=15),
+    "ERROR_ALERT_RATE": env.float("SHADOWLAB_ERROR_ALERT_RATE", default=0.5),
+    "ERROR_ALERT_MIN_ITEMS": env.int("SHADOWLAB_ERROR_ALERT_MIN_ITEMS", default=20),
 }
 
 # Email: admins are told of every automatic rollback. EMAIL_URL in django-environ's form,
@@ -413,6 +424,9 @@ SHADOWLAB = {
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ShadowLab <shadowlab@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The MLflow tracking server and registry that `register_model --from-mlflow` reads (and
+# writes gate verdicts back to with --tag-back); empty: MLflow is not used.
+MLFLOW_TRACKING_URI = env.str("MLFLOW_TRACKING_URI", default="")
 # Where people reach the web app, for links in email.
 SHADOWLAB_BASE_URL = env.str("SHADOWLAB_BASE_URL", default="http://localhost:8000").rstrip("/")
 

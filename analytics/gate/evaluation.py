@@ -26,6 +26,7 @@ from analytics.gate.rules import CriterionResult, GateResult, gate_evaluate
 from analytics.models import GateEvaluation, GatePolicy
 from analytics.summaries.serialize import jsonable
 from deployments.audit import audit_record
+from deployments.mlflow_tags import mlflow_tags_enqueue
 from deployments.models import ModelVersion
 
 ANYTIME_VALID, FIXED_SAMPLE = "anytime_valid", "fixed_sample"
@@ -140,6 +141,7 @@ def gate_evaluation_store(
             queue=model_version.queue,
             evidence=f"gate-evaluation:{evaluation.pk}",
         )
+        mlflow_tags_enqueue(model_version=model_version)
     return evaluation
 
 
