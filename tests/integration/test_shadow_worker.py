@@ -47,10 +47,13 @@ def _assert_exactly_one_ok_prediction_per_item_and_version(versions) -> None:
         Prediction.objects.values("item", "model_version").annotate(n=Count("id")).filter(n__gt=1)
     )
     assert not per_pair.exists()
+    errors = list(
+        Prediction.objects.filter(status="error").values_list("reason", flat=True).distinct()[:5]
+    )
+    assert errors == [], "errors recorded instead of predictions"
     for version in versions:
         scored = Prediction.objects.filter(model_version=version, status="ok")
         assert scored.count() == Item.objects.count() == ITEMS
-    assert not Prediction.objects.filter(status="error").exists()
 
 
 def test_every_item_posted_through_the_api_gets_one_prediction_per_shadow_model(
@@ -94,7 +97,9 @@ def test_sweeper_recovers_every_item_after_the_worker_is_killed_mid_run(
         nonlocal last_sweep
         if _predictions() >= 2 * ITEMS:
             return True
-        if time.monotonic() - last_sweep > 3:
+        # Not more often: each sweep counts an attempt for every item still waiting, and the
+        # restarted worker must be given time to drain the backlog before the 5th.
+        if time.monotonic() - last_sweep > 10:
             sweep_unscored.delay()
             last_sweep = time.monotonic()
         return False
