@@ -143,9 +143,23 @@ def item_assign_next(*, queue: Queue, inspector: User) -> Item | None:
         )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
-        item = candidates.first()
-        if item is None:
-            return None
+        passed: list[int] = []
+        while True:
+            item = candidates.exclude(pk__in=passed).first()
+            if item is None:
+                return None
+            # The candidates query read the reservations from a snapshot taken before it
+            # waited for nothing and locked the row: another inspector's transaction may have
+            # reserved this item and released its lock in between. Holding the lock now, a
+            # fresh count sees every reservation made before it.
+            reserved = (
+                Assignment.objects.filter(item=item, expires_at__gt=now)
+                .exclude(inspector=inspector)
+                .count()
+            )
+            if reserved < item.judgments_needed - item.judgment_count:
+                break
+            passed.append(item.pk)
         item.queue = queue  # the caller renders it; spare a query
         _assignment_put(item=item, inspector=inspector, now=now)
     return item
