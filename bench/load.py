@@ -123,6 +123,10 @@ def main() -> None:
             "4",
             "--worker-class",
             "gthread",
+            # Longer than the clients' pauses, as behind a load balancer: otherwise a client
+            # sends on a connection the server is closing that instant, and sees a reset.
+            "--keep-alive",
+            "10",
         ],
         cwd=ROOT,
         env=env,

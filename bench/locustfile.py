@@ -60,7 +60,11 @@ class Inspector(HttpUser):
             catch_response=True,
         ) as response:
             if response.status_code != 200:
-                response.failure(f"judge answered {response.status_code}")
+                refusal = re.search(
+                    r'class="[^"]*(?:notice|error)[^"]*"[^>]*>([^<]+)', response.text
+                )
+                why = refusal.group(1).strip() if refusal else response.text[:120]
+                response.failure(f"judge answered {response.status_code}: {why}")
             self.page = response.text
 
 
