@@ -211,6 +211,10 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"deployments.tasks.score_items": {"queue": "inference"}}
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process died is sent again, up to its max_retries, and then fails: handed
+# back to the broker each time (reject on worker lost, still the way when the retry cannot be
+# sent), a task that kills its process would kill one process after another for ever.
+CELERY_TASK_RETRY_ON_WORKER_LOST = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
 CELERY_TASK_SOFT_TIME_LIMIT = 60
@@ -258,6 +262,9 @@ SHADOWLAB = {
     "SWEEP_LIMIT": env.int("SHADOWLAB_SWEEP_LIMIT", default=20000),
     # After this many queued attempts without a result, the item gets an error prediction.
     "SCORING_MAX_ATTEMPTS": env.int("SHADOWLAB_SCORING_MAX_ATTEMPTS", default=5),
+    # A batch whose worker process died this many times running it (a model that crashes ONNX
+    # Runtime, an out-of-memory kill) is not run again: its items get an error prediction.
+    "SCORING_CRASH_ATTEMPTS": max(1, env.int("SHADOWLAB_SCORING_CRASH_ATTEMPTS", default=3)),
     # An INT8 variant agreeing with its FP32 parent on fewer top-1 decisions is refused.
     "INT8_MIN_AGREEMENT": env.float("SHADOWLAB_INT8_MIN_AGREEMENT", default=0.995),
     # Live path: time budget for one synchronous inference, and the circuit breaker that stops

@@ -290,3 +290,19 @@ def test_concurrent_workers_on_the_same_items_store_one_prediction_each(
     assert failures == []
     assert Prediction.objects.count() == 60
     assert set(Prediction.objects.values_list("item_id", flat=True)) == set(ids)
+
+
+def test_giving_up_a_batch_records_the_reason_on_items_still_without_a_prediction(
+    shadow_model, queue, digit_rows
+):
+    from deployments.tasks import score_items_give_up
+
+    scored, lost = _items(queue, digit_rows[:2])
+    scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[scored.pk])
+    reason = "worker process died on each of 3 attempts to score this batch: signal 8 (SIGFPE)"
+    score_items_give_up(shadow_model.pk, [scored.pk, lost.pk], reason, 3)
+    assert Prediction.objects.get(item=scored).status == "ok"
+    given_up = Prediction.objects.get(item=lost)
+    assert (given_up.status, given_up.reason, given_up.attempts) == ("error", reason, 3)
+    score_items_give_up(shadow_model.pk, [lost.pk], "again", 4)
+    assert Prediction.objects.get(item=lost).reason == reason
