@@ -196,8 +196,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 elif CELERY_BROKER_URL.startswith("redis"):
     # Re-deliver a message a killed worker had taken after this long; the sweeper usually
-    # recovers the work sooner.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # recovers the work sooner. Workers look for such messages a tenth as often (at least once
+    # a minute); kombu's default, every 100 s, would outlast a short timeout.
+    visibility_timeout = env.int("SHADOWLAB_BROKER_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": visibility_timeout,
+        "unacked_restore_interval": min(60, max(1, visibility_timeout // 10)),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -217,6 +223,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_RETRY_ON_WORKER_LOST = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+# How long a worker waits for the result of a pool process that died before it declares the
+# task lost (and sends it again). On the file broker every task a dead process had taken waits
+# this long; Redis workers learn of the death at once.
+CELERY_WORKER_LOST_WAIT = env.float("SHADOWLAB_WORKER_LOST_WAIT_SECONDS", default=10.0)
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
