@@ -203,6 +203,9 @@ elif CELERY_BROKER_URL.startswith("redis"):
         "visibility_timeout": visibility_timeout,
         "unacked_restore_interval": min(60, max(1, visibility_timeout // 10)),
         "unacked_restore_throttle": 1,
+        # A Redis that accepts connections but does not answer (stopped, failing over, behind a
+        # dead NAT entry) would hold a publish, and the request that makes it, for ever.
+        "socket_timeout": env.float("SHADOWLAB_BROKER_SOCKET_TIMEOUT", default=2.0),
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -268,6 +271,8 @@ SHADOWLAB = {
     "SCORING_MAX_WAIT_MS": env.float("SHADOWLAB_SCORING_MAX_WAIT_MS", default=50.0),
     # An item still lacking a prediction this long after it was (re-)queued is queued again.
     "SWEEP_GRACE_SECONDS": env.float("SHADOWLAB_SWEEP_GRACE_SECONDS", default=120.0),
+    # After a send to the broker fails, new items skip it this long (the sweeper has them).
+    "BROKER_PAUSE_SECONDS": env.float("SHADOWLAB_BROKER_PAUSE_SECONDS", default=10.0),
     # Most items one sweep re-queues, so that a long outage drains in bounded steps.
     "SWEEP_LIMIT": env.int("SHADOWLAB_SWEEP_LIMIT", default=20000),
     # After this many queued attempts without a result, the item gets an error prediction.

@@ -306,3 +306,34 @@ def test_giving_up_a_batch_records_the_reason_on_items_still_without_a_predictio
     assert (given_up.status, given_up.reason, given_up.attempts) == ("error", reason, 3)
     score_items_give_up(shadow_model.pk, [lost.pk], "again", 4)
     assert Prediction.objects.get(item=lost).reason == reason
+
+
+def test_after_a_failed_send_new_items_skip_the_broker_for_a_while(
+    shadow_model, queue, digit_rows, settings, django_capture_on_commit_callbacks
+):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "BROKER_PAUSE_SECONDS": 60}
+    with (
+        mock.patch(
+            "deployments.tasks.score_items.delay", side_effect=ConnectionError("down")
+        ) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        for n in range(3):
+            item_create(queue=queue, external_id=f"paused{n}", features=list(digit_rows[n]))
+    assert delay.call_count == 1
+    assert Item.objects.count() == 3
+
+
+def test_without_a_pause_every_new_item_tries_the_broker(
+    shadow_model, queue, digit_rows, settings, django_capture_on_commit_callbacks
+):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "BROKER_PAUSE_SECONDS": 0}
+    with (
+        mock.patch(
+            "deployments.tasks.score_items.delay", side_effect=ConnectionError("down")
+        ) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        for n in range(3):
+            item_create(queue=queue, external_id=f"tried{n}", features=list(digit_rows[n]))
+    assert delay.call_count == 3
