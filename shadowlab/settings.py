@@ -195,6 +195,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith("redis"):
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport, kept from crashing a worker that loses Redis mid-task.
+        CELERY_BROKER_TRANSPORT = "shadowlab.redis_broker:Transport"
     # Re-deliver a message a killed worker had taken after this long; the sweeper usually
     # recovers the work sooner. Workers look for such messages a tenth as often (at least once
     # a minute); kombu's default, every 100 s, would outlast a short timeout.
