@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import Error as DatabaseLibraryError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, ValidationError
@@ -14,6 +15,7 @@ from ninja.security import HttpBearer
 from inspections import services
 from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
+from shadowlab.database_interruption import RETRY_AFTER_SECONDS, database_connection_lost
 
 
 class QueueToken(HttpBearer):
@@ -68,6 +70,21 @@ def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return problem_response(
         request, 413, f"request body is larger than the limit of {limit:,} bytes"
     )
+
+
+@api.exception_handler(DatabaseLibraryError)
+def database_interrupted(request: HttpRequest, exc: DatabaseLibraryError) -> HttpResponse:
+    """Answer 503 when the request's database connection was lost (clients send it again)."""
+    if not database_connection_lost(exc):
+        raise exc
+    response = problem_response(
+        request,
+        503,
+        "the connection to the database was interrupted and nothing of this request is "
+        "guaranteed stored: send it again (an item stored already answers 409 with its id)",
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(AuthenticationError)

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "shadowlab.http.HtmxLoginRedirectMiddleware",
+    "shadowlab.database_interruption.DatabaseInterruptionMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
