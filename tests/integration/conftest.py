@@ -103,7 +103,8 @@ class WorkerProcess:
         url = self.env["CELERY_BROKER_URL"]
         if url == settings.CELERY_BROKER_URL:
             return celery_app.control
-        return Celery("chaos-control", broker=url).control
+        # Not the current app: shared tasks called later in the test must keep the suite's.
+        return Celery("chaos-control", broker=url, set_as_current=False).control
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children at once, as a crash would."""
