@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,7 +39,8 @@ def shadow_enqueue(
     worker need not read the items back: it scores and writes. Items go through this
     process's scoring buffer, which sends full batches at once and the rest within
     SCORING_MAX_WAIT_MS. If the broker is down the items stay unscored and the sweeper
-    queues them once it is back, so nothing here raises. version_ids, when intake knows
+    queues them once it is back, so nothing here raises; after a failed send new items skip
+    the broker for BROKER_PAUSE_SECONDS. version_ids, when intake knows
     them from its routing table, spare the query for the queue's deployed versions.
     """
     if not items:
@@ -57,13 +60,49 @@ def shadow_enqueue(
     return len(version_ids)
 
 
+class _BrokerPause:
+    """After a failed send, new items skip the broker for a while (the sweeper has them).
+
+    A broker that is down costs each send its retries, and one that accepts connections but
+    does not answer costs each send its socket timeout: paid by every request that sends,
+    intake would slow to a crawl during an outage. One send in a pause period pays.
+    """
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def active(self) -> bool:
+        return time.monotonic() < self._until
+
+    def start(self, seconds: float) -> None:
+        with self._lock:
+            if not self.active():
+                log.warning(
+                    "broker unavailable: new items skip it for %.0f s, the sweeper queues them",
+                    seconds,
+                )
+            self._until = time.monotonic() + seconds
+
+    def clear(self) -> None:
+        self._until = 0.0
+
+
+broker_pause = _BrokerPause()
+
+
 def _send_new(model_version_id: int, items: list[NewItem]) -> bool:
-    return score_items_send(
+    if broker_pause.active():
+        return False
+    sent = score_items_send(
         model_version_id=model_version_id,
         item_ids=[item.item_id for item in items],
         features=features_pack([item.features for item in items]),
         received=[item.received_at for item in items],
     )
+    if not sent:
+        broker_pause.start(settings.SHADOWLAB["BROKER_PAUSE_SECONDS"])
+    return sent
 
 
 def score_items_send(

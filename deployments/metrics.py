@@ -68,6 +68,8 @@ def error_kind(reason: str) -> str:
         return "inference_failed"
     if reason.startswith("no result after"):
         return "gave_up"
+    if reason.startswith("worker process died"):
+        return "worker_lost"
     if "non-finite" in reason:
         return "non_finite_output"
     return "invalid_features"

@@ -18,6 +18,7 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 
+from deployments import metrics
 from deployments.inference import Outcome, outcomes_infer
 from deployments.models import ModelVersion, Prediction, ScoringAttempt
 from deployments.prediction_insert import predictions_insert
@@ -96,6 +97,30 @@ def predictions_score(
     return _summarise(
         model_version, item_ids, outcomes, arrival, stored, inference_seconds, started
     )
+
+
+def predictions_give_up(
+    *, model_version_id: int, item_ids: list[int], reason: str, attempts: int
+) -> int:
+    """Store an error prediction with the reason for each item still lacking one; return how many.
+
+    For a batch that killed the worker process on every attempt: running it again would only
+    kill the next one. Items scored meanwhile keep their prediction.
+    """
+    model_version = model_version_cached(model_version_id)
+    if model_version is None:
+        return 0
+    stored = predictions_insert(
+        model_version=model_version,
+        outcomes=[Outcome(item_id, reason=reason) for item_id in item_ids],
+        attempts=dict.fromkeys(item_ids, attempts),
+    )
+    metrics.PREDICTIONS.labels(model_version.key, Prediction.Status.ERROR).inc(stored)
+    metrics.SCORING_ERRORS.labels(model_version.key, metrics.error_kind(reason)).inc(stored)
+    log.warning(
+        "gave up model=%s items=%d stored=%d: %s", model_version.key, len(item_ids), stored, reason
+    )
+    return stored
 
 
 def _score(

@@ -2,20 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from billiard.exceptions import WorkerLostError
 from celery import shared_task
+from celery.signals import task_failure
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from deployments import canary_advance, mlflow_tags, monitor, notifications, scoring, sweeper
 
+log = logging.getLogger("shadowlab.scoring")
+
+_DATABASE_RETRIES = 4
+
 
 @shared_task(
     acks_late=True,
-    reject_on_worker_lost=True,
+    # A batch whose worker process died (killed, out of memory, a model that crashes ONNX
+    # Runtime) is sent again a second later (CELERY_TASK_RETRY_ON_WORKER_LOST), at most
+    # SCORING_CRASH_ATTEMPTS runs in all; then its items get an error prediction
+    # (_score_items_given_up).
+    max_retries=settings.SHADOWLAB["SCORING_CRASH_ATTEMPTS"] - 1,
+    default_retry_delay=1,
     autoretry_for=(OperationalError, InterfaceError),
+    retry_kwargs={"max_retries": _DATABASE_RETRIES},
     retry_backoff=2,
     retry_backoff_max=60,
     retry_jitter=True,
-    max_retries=4,
     soft_time_limit=60,
     time_limit=90,
 )
@@ -33,6 +48,52 @@ def score_items(
     scoring.predictions_score(
         model_version_id=model_version_id, item_ids=item_ids, features=features, received=received
     )
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=_DATABASE_RETRIES,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def score_items_give_up(
+    model_version_id: int, item_ids: list[int], reason: str, attempts: int
+) -> None:
+    """Record an error prediction for the items of a batch no worker process survived."""
+    scoring.predictions_give_up(
+        model_version_id=model_version_id, item_ids=item_ids, reason=reason, attempts=attempts
+    )
+
+
+@task_failure.connect
+def _score_items_given_up(
+    sender: Any = None,
+    exception: BaseException | None = None,
+    args: Any = (),
+    **_: Any,
+) -> None:
+    """Once a batch's worker process died on its last attempt, have its items marked failed.
+
+    Runs in the worker's main process, which sends a message and touches no database.
+    """
+    if getattr(sender, "name", None) != score_items.name:
+        return
+    if not isinstance(exception, WorkerLostError):
+        return
+    # Intake and the sweeper send the version and the items as the first two arguments.
+    model_version_id, item_ids = args[0], args[1]
+    attempts = int(getattr(sender.request, "retries", 0) or 0) + 1
+    reason = (
+        f"worker process died on each of {attempts} attempts to score this batch "
+        f"(a crash in the model's runtime or out of memory): {exception}"
+    )
+    try:
+        score_items_give_up.delay(model_version_id, item_ids, reason, attempts)
+    except Exception as exc:  # the sweeper queues the items again later
+        log.warning("could not record the lost batch of %d items: %s", len(item_ids), exc)
 
 
 @shared_task(soft_time_limit=120, time_limit=180)

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import DataError
+from django.db import Error as DatabaseLibraryError
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja import security as ninja_security
@@ -25,6 +26,7 @@ from inspections import services
 from inspections.api_tokens import ApiTokenRefused
 from inspections.models import ApiToken, Queue
 from shadowlab.api_docs import VendoredSwagger, docs_access
+from shadowlab.database_interruption import RETRY_AFTER_SECONDS, database_connection_lost
 from shadowlab.throttling import ApiTokenThrottle
 
 # Answers any operation may give besides those it declares: every error body is the same
@@ -35,6 +37,7 @@ COMMON_PROBLEMS = {
     "403": "The caller may not do this (role, queue, or CSRF check).",
     "404": "The named queue, item or record does not exist.",
     "429": "Too many requests: wait for the seconds in Retry-After.",
+    "503": "The database is out of reach for a moment: retry after Retry-After.",
 }
 WRITE_PROBLEMS = {
     "409": "The request conflicts with the current state.",
@@ -166,6 +169,21 @@ def body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return problem_response(
         request, 413, f"request body is larger than the limit of {limit:,} bytes"
     )
+
+
+@api.exception_handler(DatabaseLibraryError)
+def database_interrupted(request: HttpRequest, exc: DatabaseLibraryError) -> HttpResponse:
+    """Answer 503 when the request's database connection was lost (clients send it again)."""
+    if not database_connection_lost(exc):
+        raise exc
+    response = problem_response(
+        request,
+        503,
+        "the connection to the database was interrupted and nothing of this request is "
+        "guaranteed stored: send it again (an item stored already answers 409 with its id)",
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 @api.exception_handler(AuthenticationError)

@@ -62,6 +62,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "shadowlab.http.HtmxLoginRedirectMiddleware",
+    "shadowlab.database_interruption.DatabaseInterruptionMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes asks: it turns a lockout found while signing in into its answer.
     "axes.middleware.AxesMiddleware",
@@ -265,9 +266,21 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith("redis"):
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport, kept from crashing a worker that loses Redis mid-task.
+        CELERY_BROKER_TRANSPORT = "shadowlab.redis_broker:Transport"
     # Re-deliver a message a killed worker had taken after this long; the sweeper usually
-    # recovers the work sooner.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # recovers the work sooner. Workers look for such messages a tenth as often (at least once
+    # a minute); kombu's default, every 100 s, would outlast a short timeout.
+    visibility_timeout = env.int("SHADOWLAB_BROKER_VISIBILITY_TIMEOUT", default=3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": visibility_timeout,
+        "unacked_restore_interval": min(60, max(1, visibility_timeout // 10)),
+        "unacked_restore_throttle": 1,
+        # A Redis that accepts connections but does not answer (stopped, failing over, behind a
+        # dead NAT entry) would hold a publish, and the request that makes it, for ever.
+        "socket_timeout": env.float("SHADOWLAB_BROKER_SOCKET_TIMEOUT", default=2.0),
+    }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -281,8 +294,16 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"deployments.tasks.score_items": {"queue": "inference"}}
 CELERY_TASK_ACKS_LATE = True
+# A task whose worker process died is sent again, up to its max_retries, and then fails: handed
+# back to the broker each time (reject on worker lost, still the way when the retry cannot be
+# sent), a task that kills its process would kill one process after another for ever.
+CELERY_TASK_RETRY_ON_WORKER_LOST = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = env.int("CELERY_WORKER_PREFETCH_MULTIPLIER", default=4)
+# How long a worker waits for the result of a pool process that died before it declares the
+# task lost (and sends it again). On the file broker every task a dead process had taken waits
+# this long; Redis workers learn of the death at once.
+CELERY_WORKER_LOST_WAIT = env.float("SHADOWLAB_WORKER_LOST_WAIT_SECONDS", default=10.0)
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -366,10 +387,15 @@ SHADOWLAB = {
     "SCORING_MAX_WAIT_MS": env.float("SHADOWLAB_SCORING_MAX_WAIT_MS", default=50.0),
     # An item still lacking a prediction this long after it was (re-)queued is queued again.
     "SWEEP_GRACE_SECONDS": env.float("SHADOWLAB_SWEEP_GRACE_SECONDS", default=120.0),
+    # After a send to the broker fails, new items skip it this long (the sweeper has them).
+    "BROKER_PAUSE_SECONDS": env.float("SHADOWLAB_BROKER_PAUSE_SECONDS", default=10.0),
     # Most items one sweep re-queues, so that a long outage drains in bounded steps.
     "SWEEP_LIMIT": env.int("SHADOWLAB_SWEEP_LIMIT", default=20000),
     # After this many queued attempts without a result, the item gets an error prediction.
     "SCORING_MAX_ATTEMPTS": env.int("SHADOWLAB_SCORING_MAX_ATTEMPTS", default=5),
+    # A batch whose worker process died this many times running it (a model that crashes ONNX
+    # Runtime, an out-of-memory kill) is not run again: its items get an error prediction.
+    "SCORING_CRASH_ATTEMPTS": max(1, env.int("SHADOWLAB_SCORING_CRASH_ATTEMPTS", default=3)),
     # An INT8 variant agreeing with its FP32 parent on fewer top-1 decisions is refused.
     "INT8_MIN_AGREEMENT": env.float("SHADOWLAB_INT8_MIN_AGREEMENT", default=0.995),
     # Live path: time budget for one synchronous inference, and the circuit breaker that stops

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from deployments.enqueue import broker_pause
 from deployments.live import live_scorers_clear
 from deployments.models import ModelVersion
 from deployments.registry import model_version_register
@@ -33,6 +34,13 @@ def _send_batches_at_once(settings):
     # Send each commit's ids straight away so tests see the messages they caused; the
     # coalescing buffer has tests of its own.
     settings.SHADOWLAB = {**settings.SHADOWLAB, "SCORING_MAX_WAIT_MS": 0}
+
+
+@pytest.fixture(autouse=True)
+def _broker_not_paused():
+    # A test that makes a send fail pauses sending in this process; the next test starts afresh.
+    yield
+    broker_pause.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -290,3 +290,50 @@ def test_concurrent_workers_on_the_same_items_store_one_prediction_each(
     assert failures == []
     assert Prediction.objects.count() == 60
     assert set(Prediction.objects.values_list("item_id", flat=True)) == set(ids)
+
+
+def test_giving_up_a_batch_records_the_reason_on_items_still_without_a_prediction(
+    shadow_model, queue, digit_rows
+):
+    from deployments.tasks import score_items_give_up
+
+    scored, lost = _items(queue, digit_rows[:2])
+    scoring.predictions_score(model_version_id=shadow_model.pk, item_ids=[scored.pk])
+    reason = "worker process died on each of 3 attempts to score this batch: signal 8 (SIGFPE)"
+    score_items_give_up(shadow_model.pk, [scored.pk, lost.pk], reason, 3)
+    assert Prediction.objects.get(item=scored).status == "ok"
+    given_up = Prediction.objects.get(item=lost)
+    assert (given_up.status, given_up.reason, given_up.attempts) == ("error", reason, 3)
+    score_items_give_up(shadow_model.pk, [lost.pk], "again", 4)
+    assert Prediction.objects.get(item=lost).reason == reason
+
+
+def test_after_a_failed_send_new_items_skip_the_broker_for_a_while(
+    shadow_model, queue, digit_rows, settings, django_capture_on_commit_callbacks
+):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "BROKER_PAUSE_SECONDS": 60}
+    with (
+        mock.patch(
+            "deployments.tasks.score_items.delay", side_effect=ConnectionError("down")
+        ) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        for n in range(3):
+            item_create(queue=queue, external_id=f"paused{n}", features=list(digit_rows[n]))
+    assert delay.call_count == 1
+    assert Item.objects.count() == 3
+
+
+def test_without_a_pause_every_new_item_tries_the_broker(
+    shadow_model, queue, digit_rows, settings, django_capture_on_commit_callbacks
+):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "BROKER_PAUSE_SECONDS": 0}
+    with (
+        mock.patch(
+            "deployments.tasks.score_items.delay", side_effect=ConnectionError("down")
+        ) as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        for n in range(3):
+            item_create(queue=queue, external_id=f"tried{n}", features=list(digit_rows[n]))
+    assert delay.call_count == 3

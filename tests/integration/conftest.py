@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from celery import Celery
+from celery.app.control import Control
 from django.conf import settings
 from django.db import connection
 
 from shadowlab.celery import app as celery_app
+
+from .servers import RedisServer, WebServer
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,9 +94,17 @@ class WorkerProcess:
         if process.poll() is not None:
             raise AssertionError(f"worker exited with {process.returncode}; see {self.log_path}")
         try:
-            return bool(celery_app.control.ping(destination=[self.name], timeout=0.5))
+            return bool(self._control().ping(destination=[self.name], timeout=0.5))
         except Exception:
             return False
+
+    def _control(self) -> Control:
+        """Control through the worker's broker, which a test may have pointed elsewhere."""
+        url = self.env["CELERY_BROKER_URL"]
+        if url == settings.CELERY_BROKER_URL:
+            return celery_app.control
+        # Not the current app: shared tasks called later in the test must keep the suite's.
+        return Celery("chaos-control", broker=url, set_as_current=False).control
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool children at once, as a crash would."""
@@ -100,14 +113,19 @@ class WorkerProcess:
         process.wait(timeout=10)
 
     def stop(self) -> None:
+        """SIGTERM the main process (warm shutdown, as docker stop does), then kill what is left.
+
+        The whole process group is not sent SIGTERM: that kills the pool children mid-task,
+        and on the file broker leaves the main process spinning in interpreter shutdown.
+        """
         for process in self.processes:
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
+                process.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait(timeout=10)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -133,6 +151,8 @@ def worker(transactional_db, tmp_path) -> Iterator[WorkerProcess]:
         "SHADOWLAB_BROKER_DIR": str(settings.BROKER_DIR),
         "SHADOWLAB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "SHADOWLAB_SWEEP_GRACE_SECONDS": "1",
+        # A killed pool process's tasks are declared lost (and sent again) after 2 s, not 10.
+        "SHADOWLAB_WORKER_LOST_WAIT_SECONDS": "2",
         "OPENBLAS_NUM_THREADS": "1",
         "PYTHONUNBUFFERED": "1",
     }
@@ -141,3 +161,43 @@ def worker(transactional_db, tmp_path) -> Iterator[WorkerProcess]:
     yield process
     process.stop()
     _purge()
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, to stop and start (never the shared one)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    folder = tmp_path / "redis"
+    folder.mkdir()
+    server = RedisServer(folder=folder)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def web_server(transactional_db, tmp_path) -> Iterator[Callable[..., WebServer]]:
+    """Start gunicorn on this test's database and media, with the broker a test names."""
+    started: list[WebServer] = []
+
+    def start(*, broker_url: str, **extra: str) -> WebServer:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "CELERY_BROKER_URL": broker_url,
+            "SHADOWLAB_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "DJANGO_DEBUG": "true",
+            "OPENBLAS_NUM_THREADS": "1",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+        env.pop("REDIS_URL", None)
+        server = WebServer(env=env, log_path=tmp_path / f"web-{len(started)}.log")
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
