@@ -11,6 +11,13 @@ once complete (a rename within one folder is atomic), and a consumer claims a fi
 renaming it into the broker's own processed folder (the same file system), so a
 message is either wholly there or not yet there. A file that still cannot be decoded is
 logged and set aside under ``<processed>/unreadable``; the sweeper queues its items again.
+
+The worker reads the folders from its event loop (a poll every ``polling_interval``), as it
+reads Redis, so it runs Celery's asynchronous prefork pool: every pool process has pipes of
+its own. Without an event loop Celery falls back to billiard's blocking pool, whose processes
+share one job pipe behind one lock: a process killed while holding that lock (the kernel's
+out-of-memory killer, a crash in a model's runtime) left every other process waiting for it,
+and the worker stopped scoring for good.
 No Django import: Celery loads this from the settings.
 """
 
@@ -95,7 +102,25 @@ class Channel(filesystem.Channel):
         )
 
 
+# Messages taken per poll at most, so that one poll never holds the event loop for long (the
+# worker's prefetch limit stops it sooner).
+_POLL_BATCH = 100
+
+
 class Transport(filesystem.Transport):
-    """The file transport with the atomic channel above."""
+    """The file transport with the atomic channel above, read from the worker's event loop."""
 
     Channel = Channel
+    implements = filesystem.Transport.implements.extend(asynchronous=True)
+
+    def register_with_event_loop(self, connection: Any, loop: Any) -> None:
+        """Have the worker's event loop look for messages every polling interval."""
+        loop.call_repeatedly(self.polling_interval or 0.1, self._poll, connection)
+
+    def _poll(self, connection: Any) -> None:
+        """Deliver the messages waiting now (as far as the prefetch limit allows), never wait."""
+        for _ in range(_POLL_BATCH):
+            try:
+                self.drain_events(connection, timeout=0)
+            except TimeoutError:
+                return

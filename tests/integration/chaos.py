@@ -120,13 +120,23 @@ def pool_children(worker_pid: int) -> list[psutil.Process]:
         return []
 
 
-def busy_child_kill(worker_pid: int, *, signal_group: bool = False, timeout: float = 20) -> int:
+def busy_child_kill(
+    worker_pid: int,
+    *,
+    signal_group: bool = False,
+    timeout: float = 20,
+    while_: Callable[[], bool] | None = None,
+) -> int | None:
     """SIGKILL a pool child of the worker while it runs (state R), as a crash would; its pid.
 
     With signal_group, the worker's main process and all its children die at that moment.
+    With while_, give up (None) once it turns false and no child was seen running: the work
+    that kept children busy is over.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if while_ is not None and not while_():
+            return None
         for child in pool_children(worker_pid):
             try:
                 if child.status() == psutil.STATUS_RUNNING:
