@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 import uuid
 from pathlib import Path
 
@@ -100,3 +101,33 @@ def test_every_message_arrives_whole_while_another_process_sends(tmp_path):
         inbox.close()
     sender.join(timeout=60)
     assert sorted(received) == list(range(sent))
+
+
+def test_an_event_loop_receives_the_messages_so_workers_run_the_asynchronous_pool(tmp_path):
+    # Celery gives a worker its asynchronous pool (a pipe per pool process) only for a transport
+    # that works from its event loop; otherwise all processes share one pipe behind one lock.
+    from kombu import Consumer, Queue
+    from kombu.asynchronous import Hub
+
+    with _connection(tmp_path) as connection:
+        assert connection.transport.implements.asynchronous
+        name = _queue_name()
+        inbox = Queue(name, routing_key=name)
+        received: list[int] = []
+
+        def on_message(body, message):
+            received.append(body["n"])
+            message.ack()
+
+        with connection.Producer() as producer:
+            for n in range(250):
+                producer.publish({"n": n}, routing_key=name, declare=[inbox])
+        hub = Hub()
+        with Consumer(connection, queues=[inbox], callbacks=[on_message], prefetch_count=None):
+            connection.transport.register_with_event_loop(connection.connection, hub)
+            loop = hub.create_loop()
+            deadline = time.monotonic() + 20
+            while len(received) < 250 and time.monotonic() < deadline:
+                next(loop)
+        hub.close()
+    assert sorted(received) == list(range(250))
