@@ -312,6 +312,7 @@ def main() -> None:
     from django.db import connection, connections
 
     from deployments import transitions
+    from deployments.model_files import model_file_local
     from deployments.registry import model_version_register, reference_data
     from deployments.rollout import rollout_move
     from deployments.services import deployment_shadow_start
@@ -343,7 +344,7 @@ def main() -> None:
             queue=human,
             name="bench-shadow",
             version=str(number),
-            onnx_path=Path(source.onnx_file.path),
+            onnx_path=model_file_local(source.onnx_file, sha256=source.sha256),
             reference=reference_data(source),
         )
         deployment_shadow_start(model_version=copy, actor=None)

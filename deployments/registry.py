@@ -16,6 +16,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from deployments.audit import audit_record
+from deployments.model_files import model_file_local, stored_file_read
 from deployments.models import ModelVersion
 from deployments.onnx_checks import ModelRejected, ModelSignature, model_check, smoke_rows
 from deployments.parity import ParityReport, agreement_measure, latency_measure
@@ -226,8 +227,7 @@ def reference_data(model_version: ModelVersion) -> np.ndarray | None:
     """Return the model version's reference feature matrix, if it has one."""
     if not model_version.reference_file:
         return None
-    with model_version.reference_file.open("rb") as handle:
-        return np.load(io.BytesIO(handle.read()), allow_pickle=False)
+    return np.load(io.BytesIO(stored_file_read(model_version.reference_file)), allow_pickle=False)
 
 
 def _recent_rows(queue: Queue, width: int, limit: int = 5000) -> np.ndarray | None:
@@ -257,7 +257,7 @@ def model_version_quantize(
         raise ModelRejected(f"{model_version.key} is already {model_version.variant}")
     report_step = progress or (lambda step, detail: None)
     reference = reference_data(model_version)
-    fp32_path = Path(model_version.onnx_file.path)
+    fp32_path = model_file_local(model_version.onnx_file, sha256=model_version.sha256)
     rows = "no reference data" if reference is None else f"{len(reference):,} reference rows"
     report_step("load", f"{model_version.key} ({model_version.size_bytes:,} bytes) and {rows}")
     with tempfile.TemporaryDirectory(prefix="shadowlab-int8-") as tmp:

@@ -84,6 +84,11 @@ _runners: dict[str, ModelRunner] = {}
 _lock = threading.Lock()
 
 
+def runner_cached(sha256: str) -> ModelRunner | None:
+    """Return this process's session for a model file if it is loaded already."""
+    return _runners.get(sha256)
+
+
 def runner_get(
     path: Path,
     *,

@@ -20,6 +20,7 @@ from django.db.models.functions import Cast
 
 from deployments import metrics
 from deployments.inference import Outcome, outcomes_infer
+from deployments.model_files import ModelFileUnavailable
 from deployments.models import ModelVersion, Prediction, ScoringAttempt
 from deployments.prediction_insert import predictions_insert
 from deployments.scoring_cache import model_input_range, model_runner, model_version_cached
@@ -139,6 +140,8 @@ def _score(
             return refused, 0.0
     try:
         runner = model_runner(model_version)
+    except ModelFileUnavailable:
+        raise  # model storage away for now: the task tries again, no item gets an error
     except Exception as exc:
         reason = f"model could not be loaded: {type(exc).__name__}: {exc}"
         return [*refused, *(Outcome(item_id, reason=reason) for item_id in ids)], 0.0

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from django.conf import settings
 
 from deployments.input_range import InputRange
+from deployments.model_files import ModelFileUnavailable, model_file_local
 from deployments.models import ModelVersion
 from deployments.registry import reference_data
-from deployments.runtime import ModelRunner, runner_get
+from deployments.runtime import ModelRunner, runner_cached, runner_get
 
 log = logging.getLogger("shadowlab.scoring")
 
 
 def model_runner(model_version: ModelVersion) -> ModelRunner:
     """Return this process's runner for a model version, loading and warming it once."""
+    cached = runner_cached(model_version.sha256)
+    if cached is not None:
+        return cached
     cfg = settings.SHADOWLAB
     return runner_get(
-        Path(model_version.onnx_file.path),
+        model_file_local(model_version.onnx_file, sha256=model_version.sha256),
         sha256=model_version.sha256,
         input_name=model_version.input_name,
         probability_output=model_version.probability_output,
@@ -41,6 +44,8 @@ def model_input_range(model_version: ModelVersion) -> InputRange:
     if found is None:
         try:
             reference = reference_data(model_version)
+        except ModelFileUnavailable:
+            raise  # storage away for now: the batch is tried again, the range is not guessed
         except (OSError, ValueError) as exc:
             log.warning("reference data of %s unreadable: %s", model_version.key, exc)
             reference = None

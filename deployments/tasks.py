@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from deployments import canary_advance, mlflow_tags, monitor, notifications, scoring, sweeper
+from deployments.model_files import ModelFileUnavailable
 
 log = logging.getLogger("shadowlab.scoring")
 
@@ -26,7 +27,9 @@ _DATABASE_RETRIES = 4
     # (_score_items_given_up).
     max_retries=settings.SHADOWLAB["SCORING_CRASH_ATTEMPTS"] - 1,
     default_retry_delay=1,
-    autoretry_for=(OperationalError, InterfaceError),
+    # A database hiccup, or model storage (a bucket) that does not answer for now: tried again
+    # with backoff; past the retries the items stay unscored until the sweeper queues them.
+    autoretry_for=(OperationalError, InterfaceError, ModelFileUnavailable),
     retry_kwargs={"max_retries": _DATABASE_RETRIES},
     retry_backoff=2,
     retry_backoff_max=60,

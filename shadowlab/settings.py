@@ -8,6 +8,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from shadowlab import local_stack, oidc_config
+from shadowlab.model_storage import bucket_storage
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -189,6 +190,20 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 MEDIA_ROOT = Path(env.str("SHADOWLAB_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+
+# Model files (ONNX and reference data) live under SHADOWLAB_MEDIA_ROOT, a volume every web and
+# worker process shares, unless SHADOWLAB_MODEL_BUCKET names an S3-compatible bucket
+# (django-storages): then each process keeps checked copies in SHADOWLAB_MODEL_CACHE_DIR.
+MODEL_BUCKET = env.str("SHADOWLAB_MODEL_BUCKET", default="")
+MODEL_CACHE_DIR = Path(env.str("SHADOWLAB_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
+if MODEL_BUCKET:
+    STORAGES["default"] = bucket_storage(
+        bucket=MODEL_BUCKET,
+        prefix=env.str("SHADOWLAB_MODEL_BUCKET_PREFIX", default="shadowlab"),
+        endpoint_url=env.str("AWS_S3_ENDPOINT_URL", default=""),
+        region=env.str("AWS_S3_REGION_NAME", default=""),
+        addressing_style=env.str("AWS_S3_ADDRESSING_STYLE", default=""),
+    )
 
 # A JSON body larger than this is refused with 413 before it is read.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)

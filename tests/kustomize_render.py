@@ -2,9 +2,10 @@
 
 Resources (files and kustomization folders), components, a ConfigMap generator from env
 files (with `behavior: merge` in overlays and kustomize's content-hash name suffix),
-strategic-merge patches, namespace and image transformers. Anything else in a
-kustomization is refused, so a new feature in deploy/kubernetes/ cannot be rendered wrongly
-in silence. The tests compare this with `kubectl kustomize` wherever kubectl is installed.
+strategic-merge patches (with `key: null` and `$patch: delete` of a whole object), namespace
+and image transformers. Anything else in a kustomization is refused, so a new feature in
+deploy/kubernetes/ cannot be rendered wrongly in silence. The tests compare this with
+`kubectl kustomize` wherever kubectl is installed.
 """
 
 from __future__ import annotations
@@ -107,6 +108,9 @@ def _transform(
     for patch_entry in kustomization.get("patches", []):
         for patch in _load_documents(folder / patch_entry["path"]):
             target = _find(resources, patch["kind"], patch["metadata"]["name"])
+            if patch.get("$patch") == "delete":
+                resources = [r for r in resources if r is not target]
+                continue
             merged = strategic_merge(target, patch)
             target.clear()
             target.update(merged)
@@ -143,7 +147,10 @@ def strategic_merge(target: Any, patch: Any, field: str = "") -> Any:
     if isinstance(target, dict) and isinstance(patch, dict):
         merged = copy.deepcopy(target)
         for key, value in patch.items():
-            merged[key] = strategic_merge(target[key], value, key) if key in target else value
+            if value is None:  # `key: null` removes the key
+                merged.pop(key, None)
+            else:
+                merged[key] = strategic_merge(target[key], value, key) if key in target else value
         return merged
     if isinstance(target, list) and isinstance(patch, list) and field in MERGE_KEYS:
         key = MERGE_KEYS[field]

@@ -78,13 +78,37 @@ def _hpa_variant(tmp: Path) -> Path:
     return copy / "overlays" / "production"
 
 
+def _s3_variant(tmp: Path) -> Path:
+    """Copy deploy/kubernetes and give the production overlay the bucket for model files."""
+    copy = tmp / "kubernetes"
+    shutil.copytree(KUBE, copy)
+    kustomization = copy / "overlays" / "production" / "kustomization.yaml"
+    text = kustomization.read_text()
+    assert "  - ../../components/servicemonitor\n" in text
+    assert "  - path: media-pvc.yaml\n" in text
+    text = text.replace(
+        "  - ../../components/servicemonitor\n",
+        "  - ../../components/servicemonitor\n  - ../../components/s3-models\n",
+    ).replace("  - path: media-pvc.yaml\n", "")
+    kustomization.write_text(text)
+    return copy / "overlays" / "production"
+
+
+VARIANTS = ["base", "production", "production-hpa", "production-s3"]
+
+
+def _variant_folder(name: str, tmp: Path) -> Path:
+    return {
+        "base": lambda: KUBE / "base",
+        "production": lambda: KUBE / "overlays" / "production",
+        "production-hpa": lambda: _hpa_variant(tmp),
+        "production-s3": lambda: _s3_variant(tmp),
+    }[name]()
+
+
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory) -> dict[str, list[Resource]]:
-    folders = {
-        "base": KUBE / "base",
-        "production": KUBE / "overlays" / "production",
-        "production-hpa": _hpa_variant(tmp_path_factory.mktemp("hpa")),
-    }
+    folders = {name: _variant_folder(name, tmp_path_factory.mktemp(name)) for name in VARIANTS}
     return {name: render(folder) for name, folder in folders.items()}
 
 
@@ -116,13 +140,9 @@ def _secret_example() -> Resource:
 # Rendering
 
 
-@pytest.mark.parametrize("name", ["base", "production", "production-hpa"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_the_python_rendering_matches_kubectl_kustomize(rendered, name, tmp_path):
-    folder = {
-        "base": KUBE / "base",
-        "production": KUBE / "overlays" / "production",
-        "production-hpa": _hpa_variant(tmp_path),
-    }[name]
+    folder = _variant_folder(name, tmp_path)
     by_kubectl = _kubectl_kustomize(folder)
     if by_kubectl is None:
         pytest.skip("no kubectl with kustomize components here; the Python rendering stands")
@@ -246,7 +266,7 @@ CUSTOM_SCHEMAS = {"ScaledObject": SCALED_OBJECT_SCHEMA, "ServiceMonitor": SERVIC
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("name", ["base", "production", "production-hpa"])
+@pytest.mark.parametrize("name", VARIANTS)
 def test_every_object_is_valid_against_the_kubernetes_schemas(rendered, name, version):
     objects = rendered[name] + ([_secret_example()] if name == "base" else [])
     for resource in objects:
@@ -468,6 +488,40 @@ def test_metrics_folders_are_in_memory_and_media_is_one_shared_volume(production
         assert media["persistentVolumeClaim"]["claimName"] == "shadowlab-media", name
 
 
+def test_with_the_bucket_component_no_volume_is_shared_and_each_pod_keeps_its_own_copies(
+    rendered, tmp_path
+):
+    s3 = rendered["production-s3"]
+    assert not [r for r in s3 if r["kind"] == "PersistentVolumeClaim"]
+    config = _one(s3, "ConfigMap", _config_map_name(s3))["data"]
+    assert config["SHADOWLAB_MODEL_BUCKET"] == "shadowlab-models"
+    copies = config["SHADOWLAB_MODEL_CACHE_DIR"]
+    for name in ("shadowlab-web", "shadowlab-worker", "shadowlab-worker-default"):
+        spec = pod_spec(_one(s3, "Deployment", name))
+        container = spec["containers"][0]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mount = next(
+            m for m in container["volumeMounts"] if copies.startswith(m["mountPath"] + "/")
+        )
+        assert not mount.get("readOnly"), f"{name} cannot write its copies"
+        assert set(volumes[mount["name"]]) == {"name", "emptyDir"}, name
+    # The web pod's environment builds the bucket storage and passes the deploy checks.
+    web = _one(s3, "Deployment", "shadowlab-web")
+    env = _container_env(s3, pod_spec(web)["containers"][0])
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path)
+    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    completed = _manage(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    storage = _manage(
+        env,
+        "shell",
+        "-c",
+        "from django.core.files.storage import storages; s = storages['default']; "
+        "print(type(s).__name__, s.bucket_name, s.location)",
+    )
+    assert storage.stdout.split()[-3:] == ["S3Storage", "shadowlab-models", "shadowlab"]
+
+
 def _config_map_name(resources: list[Resource]) -> str:
     return next(r["metadata"]["name"] for r in resources if r["kind"] == "ConfigMap")
 
@@ -505,7 +559,7 @@ def _bench_items_per_second() -> float:
     return float(match.group(1).replace(",", ""))
 
 
-@pytest.mark.parametrize("name", ["production", "production-hpa"])
+@pytest.mark.parametrize("name", ["production", "production-hpa", "production-s3"])
 def test_exactly_one_autoscaler_drives_the_inference_workers(rendered, name):
     scalers = [
         r

@@ -1,0 +1,181 @@
+"""Model files in an S3-compatible bucket (SHADOWLAB_MODEL_BUCKET) through django-storages.
+
+The bucket is served over HTTP by a separate process (tests/s3_server.py); registration,
+scoring and quantization run unchanged on it, and what comes back from it is checked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deployments import scoring
+from deployments.model_files import ModelFileInvalid, ModelFileUnavailable, model_file_local
+from deployments.models import ModelVersion, Prediction
+from deployments.registry import model_version_quantize, model_version_register, reference_data
+from deployments.runtime import runners_clear
+from deployments.scoring_cache import model_versions_forget
+from deployments.tasks import score_items
+from inspections.services import item_create
+from tests.s3_server import CREDENTIALS, S3Server, bucket_storage_use, s3_server_running
+
+pytestmark = pytest.mark.django_db
+
+BUCKET = "shadowlab-models"
+PREFIX = "team-a"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def s3(tmp_path, settings, monkeypatch) -> Iterator[S3Server]:
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with s3_server_running(tmp_path, bucket=BUCKET) as server:
+        bucket_storage_use(settings, server, bucket=BUCKET, prefix=PREFIX)
+        settings.MODEL_CACHE_DIR = tmp_path / "cache"
+        runners_clear()
+        model_versions_forget()
+        yield server
+        runners_clear()
+        model_versions_forget()
+
+
+@pytest.fixture
+def bucket_model(s3, queue, digits_onnx, digits_split, admin_user) -> ModelVersion:
+    return model_version_register(
+        queue=queue,
+        name="digits-mlp",
+        version="1",
+        onnx_path=digits_onnx,
+        reference=digits_split.train_x,
+        created_by=admin_user,
+    )
+
+
+def _items(queue, rows):
+    return [
+        item_create(queue=queue, external_id=f"b{n}", features=[float(v) for v in row])
+        for n, row in enumerate(rows)
+    ]
+
+
+def _forget_local_copies(settings) -> None:
+    runners_clear()
+    model_versions_forget()
+    for path in Path(settings.MODEL_CACHE_DIR).glob("*"):
+        path.unlink()
+
+
+def test_a_registered_model_is_stored_in_the_bucket_and_scored_from_a_checked_copy(
+    s3, bucket_model, queue, digit_rows, digits_split, settings
+):
+    keys = s3.keys(BUCKET)
+    assert [key for key in keys if key.endswith(".onnx")] == [
+        f"{PREFIX}/{bucket_model.onnx_file.name}"
+    ]
+    assert f"{PREFIX}/{bucket_model.reference_file.name}" in keys
+    assert not any(Path(settings.MEDIA_ROOT).rglob("*.onnx")), "nothing is written to local media"
+    np.testing.assert_array_equal(reference_data(bucket_model), digits_split.train_x)
+
+    items = _items(queue, digit_rows[:30])
+    summary = scoring.predictions_score(
+        model_version_id=bucket_model.pk, item_ids=[item.pk for item in items]
+    )
+    assert (summary.scored, summary.errors) == (30, 0)
+    copy = Path(settings.MODEL_CACHE_DIR) / f"{bucket_model.sha256[:40]}.onnx"
+    assert copy.is_file() and copy.stat().st_size == bucket_model.size_bytes
+    assert model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256) == copy
+
+
+def test_a_file_replaced_in_the_bucket_is_refused_never_run(
+    s3, bucket_model, queue, digit_rows, settings
+):
+    s3.client().put_object(
+        Bucket=BUCKET, Key=f"{PREFIX}/{bucket_model.onnx_file.name}", Body=b"not the model"
+    )
+    _forget_local_copies(settings)
+    items = _items(queue, digit_rows[:5])
+    scoring.predictions_score(model_version_id=bucket_model.pk, item_ids=[i.pk for i in items])
+    reasons = set(Prediction.objects.values_list("reason", flat=True))
+    assert len(reasons) == 1
+    assert "changed since registration" in reasons.pop()
+    assert not list(Path(settings.MODEL_CACHE_DIR).glob("*.onnx"))
+
+
+def test_a_file_missing_from_the_bucket_or_over_the_size_cap_is_refused(s3, bucket_model, settings):
+    settings.SHADOWLAB = {**settings.SHADOWLAB, "MODEL_MAX_BYTES": 1000}
+    with pytest.raises(ModelFileInvalid, match="larger than 1,000 bytes"):
+        model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256)
+    s3.client().delete_object(Bucket=BUCKET, Key=f"{PREFIX}/{bucket_model.onnx_file.name}")
+    with pytest.raises(ModelFileInvalid, match="missing"):
+        model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256)
+    leftovers = list(Path(settings.MODEL_CACHE_DIR).iterdir())
+    assert leftovers == [], "a refused download leaves no partial file behind"
+
+
+def test_a_bucket_that_does_not_answer_leaves_the_items_for_a_later_try(
+    s3, bucket_model, queue, digit_rows, settings
+):
+    _forget_local_copies(settings)
+    s3.stop()
+    items = _items(queue, digit_rows[:5])
+    with pytest.raises(ModelFileUnavailable, match="model storage did not give"):
+        scoring.predictions_score(model_version_id=bucket_model.pk, item_ids=[i.pk for i in items])
+    assert Prediction.objects.count() == 0, "no item gets an error for an outage"
+    # The scoring task tries again with backoff; past that the sweeper queues the items again.
+    assert ModelFileUnavailable in score_items.autoretry_for
+
+
+def test_an_int8_variant_is_made_from_the_bucket_and_stored_there(s3, bucket_model):
+    int8 = model_version_quantize(model_version=bucket_model)
+    assert int8.variant == ModelVersion.Variant.INT8
+    assert f"{PREFIX}/{int8.onnx_file.name}" in s3.keys(BUCKET)
+    assert int8.notes["top1_agreement_with_parent"] >= 0.97
+
+
+def test_the_settings_build_the_bucket_storage_from_the_environment(tmp_path):
+    env = {
+        **os.environ,
+        **CREDENTIALS,
+        "SHADOWLAB_VAR_DIR": str(tmp_path),
+        "SHADOWLAB_MODEL_BUCKET": "models",
+        "SHADOWLAB_MODEL_BUCKET_PREFIX": "/prod/",
+        "AWS_S3_ENDPOINT_URL": "http://minio.internal:9000",
+        "AWS_S3_REGION_NAME": "eu-west-1",
+        "AWS_S3_ADDRESSING_STYLE": "path",
+        "SHADOWLAB_MODEL_CACHE_DIR": str(tmp_path / "copies"),
+    }
+    script = (
+        "import django, json; django.setup(); "
+        "from django.conf import settings; "
+        "from django.core.files.storage import storages; "
+        "s = storages['default']; "
+        "print(json.dumps([type(s).__name__, s.bucket_name, s.location, s.endpoint_url, "
+        "s.region_name, s.client_config.s3['addressing_style'], s.file_overwrite, "
+        "str(settings.MODEL_CACHE_DIR)]))"
+    )
+    answer = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(answer.stdout.splitlines()[-1]) == [
+        "S3Storage",
+        "models",
+        "prod",
+        "http://minio.internal:9000",
+        "eu-west-1",
+        "path",
+        False,
+        str(tmp_path / "copies"),
+    ]
