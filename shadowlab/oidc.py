@@ -13,16 +13,19 @@ import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
+from django.contrib.auth import logout
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import (
@@ -257,6 +260,50 @@ def oidc_callback(request: HttpRequest) -> HttpResponse:
     except requests.RequestException as exc:
         return _unreachable(request, exc)
     return response
+
+
+# Signing out
+
+
+def provider_logout_url(request: HttpRequest, id_token: str) -> str | None:
+    """Return the provider's end-session URL that signs this person out there too, if any.
+
+    OpenID Connect RP-Initiated Logout: the provider ends its own session for the ID token
+    and sends the browser back to ShadowLab's sign-in page (register that page's address at
+    the provider as a post-logout redirect URI). A provider without an end-session endpoint,
+    or one that does not answer discovery, leaves the sign-out local.
+    """
+    endpoint = str(settings.OIDC_OP_LOGOUT_ENDPOINT)
+    if not endpoint and settings.OIDC_OP_DISCOVERY:
+        try:
+            document = _discovery_document(discovery_url(settings.OIDC_OP_DISCOVERY))
+        except (requests.RequestException, ValueError) as exc:
+            log.warning("signed out here only: the identity provider did not answer (%s)", exc)
+            return None
+        endpoint = str(document.get("end_session_endpoint") or "")
+    if not endpoint:
+        return None
+    query = urlencode(
+        {
+            "id_token_hint": id_token,
+            "post_logout_redirect_uri": request.build_absolute_uri(
+                resolve_url(settings.LOGOUT_REDIRECT_URL)
+            ),
+            "client_id": settings.OIDC_RP_CLIENT_ID,
+        }
+    )
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    """Sign out here and, for someone who came through the provider, at the provider too."""
+    id_token = ""
+    if settings.SHADOWLAB_OIDC_ENABLED and settings.SHADOWLAB_OIDC_PROVIDER_LOGOUT:
+        id_token = str(request.session.get("oidc_id_token") or "")
+    logout(request)  # forgets the session, the ID token with it
+    target = provider_logout_url(request, id_token) if id_token else None
+    return redirect(target or resolve_url(settings.LOGOUT_REDIRECT_URL))
 
 
 def axes_exempt(request: HttpRequest, credentials: dict[str, Any] | None = None) -> bool:

@@ -150,6 +150,12 @@ OIDC_USE_PKCE = env.bool("OIDC_USE_PKCE", default=True)
 # Seconds any one call to the provider may take, so that a sign-in never hangs.
 OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
 OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+# Signing out of ShadowLab signs out at the provider too (its end-session endpoint, from
+# discovery unless given), for whoever signed in through it: the ID token is kept in the
+# session for that.
+SHADOWLAB_OIDC_PROVIDER_LOGOUT = env.bool("SHADOWLAB_OIDC_PROVIDER_LOGOUT", default=True)
+OIDC_OP_LOGOUT_ENDPOINT = env.str("OIDC_OP_LOGOUT_ENDPOINT", default="")
+OIDC_STORE_ID_TOKEN = SHADOWLAB_OIDC_PROVIDER_LOGOUT
 AXES_WHITELIST_CALLABLE = "shadowlab.oidc.axes_exempt"
 if SHADOWLAB_OIDC_ENABLED:
     oidc_config.settings_check(

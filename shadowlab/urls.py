@@ -20,6 +20,8 @@ api.add_router("/v1/", deferral_router)
 
 urlpatterns = [
     path("", inspection_views.home, name="home"),
+    # Before Django's: signing out also ends the identity provider's session (single sign-on).
+    path("accounts/logout/", oidc.sign_out, name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     # Single sign-on: both answer 404 unless SHADOWLAB_OIDC_ENABLED.
     path("oidc/authenticate/", oidc.oidc_authenticate, name="oidc_authentication_init"),

@@ -10,6 +10,7 @@ the callback with its token exchange, ID token signature check and userinfo call
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -313,6 +314,67 @@ def test_password_sign_in_works_while_the_provider_is_down(settings, client, ins
 
     assert (response.status_code, response["Location"]) == (302, "/")
     assert client.get("/oidc/authenticate/").status_code == 502
+
+
+# Signing out
+
+
+def _sign_out(browser: requests.Session, base_url: str) -> requests.Response:
+    """Press "Log out" on ShadowLab's home page; return the answer without following it."""
+    page = browser.get(f"{base_url}/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    return browser.post(
+        f"{base_url}/accounts/logout/",
+        data={"csrfmiddlewaretoken": token.group(1)},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+@pytest.mark.security
+def test_signing_out_ends_the_session_at_the_provider_too(sso, live_server):
+    sso.user("ivy", "shadowlab-inspectors")
+    browser = sign_in(live_server.url, "ivy").browser
+
+    answer = _sign_out(browser, live_server.url)
+
+    assert answer.status_code == 302
+    location = urlsplit(answer.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}".startswith(
+        f"{sso.url}/end-session"
+    )
+    query = parse_qs(location.query)
+    assert query["post_logout_redirect_uri"] == [f"{live_server.url}/accounts/login/"]
+    assert query["client_id"] == [CLIENT_ID] and query["id_token_hint"][0].count(".") == 2
+    back = browser.get(answer.headers["Location"], timeout=30)
+    assert back.url == f"{live_server.url}/accounts/login/"
+    # Signed out here...
+    inspect = browser.get(f"{live_server.url}/inspect/", allow_redirects=False, timeout=30)
+    assert inspect.headers["Location"].startswith("/accounts/login/")
+    # ...and at the provider: signing in again asks for the password, not only for consent.
+    again = browser.get(f"{live_server.url}/oidc/authenticate/", timeout=30)
+    assert "Test identity provider" in again.text and "password" in again.text
+
+
+def test_a_password_user_or_an_unreachable_provider_signs_out_here_only(
+    settings, client, inspector
+):
+    settings.SHADOWLAB_OIDC_ENABLED = True
+    settings.OIDC_RP_CLIENT_ID = CLIENT_ID
+    settings.OIDC_OP_DISCOVERY = f"http://127.0.0.1:{_free_port()}"  # nobody listens
+    oidc._discovery_document.cache_clear()
+    client.force_login(inspector)
+    assert client.post("/accounts/logout/")["Location"] == "/accounts/login/"
+    assert client.get("/inspect/")["Location"].startswith("/accounts/login/")
+
+    # Someone who came through the provider, while it does not answer: signed out here.
+    client.force_login(inspector)
+    session = client.session
+    session["oidc_id_token"] = "header.payload.signature"
+    session.save()
+    assert client.post("/accounts/logout/")["Location"] == "/accounts/login/"
+    assert client.get("/inspect/")["Location"].startswith("/accounts/login/")
 
 
 @pytest.mark.security

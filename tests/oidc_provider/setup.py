@@ -34,6 +34,8 @@ def main(argv: list[str]) -> None:
         client_secret=client_secret,
         jwt_alg="RS256",
         redirect_uris=[redirect_uri],
+        # ShadowLab's sign-in page, where the provider sends the browser after signing out.
+        post_logout_redirect_uris=[redirect_uri.split("/oidc/")[0] + "/accounts/login/"],
         require_consent=True,
         reuse_consent=False,
         scope=["openid", "email", "profile", "groups"],
