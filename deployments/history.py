@@ -10,7 +10,13 @@ from django.db.models import CharField, Q, QuerySet, Value
 from django.db.models.functions import Cast, Concat
 
 from analytics.models import GateEvaluation
-from deployments.models import AuditEvent, Deployment, ModelVersion, PromotionRequest
+from deployments.models import (
+    AuditEvent,
+    Deployment,
+    ErrorEpisode,
+    ModelVersion,
+    PromotionRequest,
+)
 
 HISTORY_LIMIT = 50
 # Evaluations have a list of their own; their audit events would crowd out the rest.
@@ -47,6 +53,7 @@ class ModelVersionHistory:
     events: Bounded
     evaluations: Bounded
     promotions: Bounded
+    error_episodes: Bounded
 
 
 def _bounded(queryset: QuerySet[Any], limit: int) -> Bounded:
@@ -137,4 +144,12 @@ def model_version_history(
         ),
         evaluations=evaluations,
         promotions=promotions,
+        # The stretches in which its predictions were mostly errors (admins were mailed once
+        # for each, with a link to this page).
+        error_episodes=_bounded(
+            ErrorEpisode.objects.select_related("queue")
+            .filter(model_version=model_version)
+            .order_by("-started_at", "-id"),
+            limit,
+        ),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -9,7 +11,7 @@ from analytics.gate.evaluation import gate_evaluation_run
 from analytics.models import GateEvaluation
 from deployments.audit import audit_record
 from deployments.history import HISTORY_LIMIT, audit_change_text
-from deployments.models import ModelVersion, PromotionRequest
+from deployments.models import ErrorEpisode, ModelVersion, PromotionRequest
 from deployments.services import deployment_shadow_start
 
 pytestmark = pytest.mark.django_db
@@ -127,6 +129,31 @@ def test_a_version_never_deployed_or_evaluated_reads_as_sentences(
     assert "Registered only: this version has never been deployed." in html
     assert "Never evaluated." in html
     assert "No promotion has been requested for this version." in html
+    assert "No error episode: this version's predictions have never been mostly errors" in html
+
+
+def test_the_error_episodes_admins_were_mailed_about_are_on_the_page(
+    shadow_model, client_for, admin_user
+):
+    now = timezone.now()
+    common = {"queue": shadow_model.queue, "model_version": shadow_model, "role": "shadow"}
+    ErrorEpisode.objects.create(
+        **common,
+        started_at=now - timedelta(days=1),
+        ended_at=now - timedelta(hours=20),
+        errors=30,
+        total=40,
+        reasons=["30 x model could not be loaded: ValueError: bad file"],
+    )
+    ErrorEpisode.objects.create(
+        **common, started_at=now - timedelta(minutes=5), errors=25, total=25, reasons=[]
+    )
+    html = client_for(admin_user).get(PAGE).content.decode()
+    section = html[html.index("<h2>Error episodes</h2>") : html.index("<h2>History</h2>")]
+    assert section.count("<tr>") == 3  # the header and two episodes, newest first
+    assert section.index("still going on") < section.index("30 of 40")
+    assert "25 of 25" in section and "none recorded" in section
+    assert "30 x model could not be loaded: ValueError: bad file" in section
 
 
 @pytest.mark.parametrize("path", ["/models/digits-mlp:404/", "/models/nothing:1/"])
