@@ -64,8 +64,12 @@ def model_file_local(field_file: FieldFile, *, sha256: str | None = None) -> Pat
         raise ModelFileInvalid("no file is stored")
     try:
         return Path(field_file.path)
-    except NotImplementedError:
-        pass  # a storage without local paths: a bucket
+    except NotImplementedError:  # Django's answer for a storage without local paths: a bucket
+        return _local_copy(field_file, sha256)
+
+
+def _local_copy(field_file: FieldFile, sha256: str | None) -> Path:
+    """Return the checked copy of a bucket's file in the cache, downloading it if need be."""
     name = str(field_file.name)
     key = sha256 or hashlib.sha256(name.encode()).hexdigest()
     cache = Path(settings.MODEL_CACHE_DIR)

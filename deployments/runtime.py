@@ -84,13 +84,8 @@ _runners: dict[str, ModelRunner] = {}
 _lock = threading.Lock()
 
 
-def runner_cached(sha256: str) -> ModelRunner | None:
-    """Return this process's session for a model file if it is loaded already."""
-    return _runners.get(sha256)
-
-
 def runner_get(
-    path: Path,
+    path: Path | Callable[[], Path],
     *,
     sha256: str,
     input_name: str,
@@ -100,13 +95,19 @@ def runner_get(
     providers: list[str] | None = None,
     warm_rows: Callable[[], np.ndarray | None] | None = None,
 ) -> ModelRunner:
-    """Return this process's session for a model file, loading, checking and warming it once."""
+    """Return this process's session for a model file, loading, checking and warming it once.
+
+    `path` may be a function giving the path, called only when the session is not loaded yet
+    (a file kept in a bucket is copied to this machine then, not on every call).
+    """
     runner = _runners.get(sha256)
     if runner is not None:
         return runner
     with _lock:
         runner = _runners.get(sha256)
         if runner is None:
+            if callable(path):
+                path = path()
             actual = file_sha256(path)
             if actual != sha256:
                 raise ValueError(

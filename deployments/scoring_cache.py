@@ -10,19 +10,16 @@ from deployments.input_range import InputRange
 from deployments.model_files import ModelFileUnavailable, model_file_local
 from deployments.models import ModelVersion
 from deployments.registry import reference_data
-from deployments.runtime import ModelRunner, runner_cached, runner_get
+from deployments.runtime import ModelRunner, runner_get
 
 log = logging.getLogger("shadowlab.scoring")
 
 
 def model_runner(model_version: ModelVersion) -> ModelRunner:
     """Return this process's runner for a model version, loading and warming it once."""
-    cached = runner_cached(model_version.sha256)
-    if cached is not None:
-        return cached
     cfg = settings.SHADOWLAB
     return runner_get(
-        model_file_local(model_version.onnx_file, sha256=model_version.sha256),
+        lambda: model_file_local(model_version.onnx_file, sha256=model_version.sha256),
         sha256=model_version.sha256,
         input_name=model_version.input_name,
         probability_output=model_version.probability_output,

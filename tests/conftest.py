@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +15,13 @@ from deployments.live import live_scorers_clear
 from deployments.models import ModelVersion
 from deployments.registry import model_version_register
 from deployments.routing_table import routing_tables_clear
+from deployments.runtime import runners_clear
 from deployments.scoring_cache import model_versions_forget
 from deployments.services import deployment_shadow_start
 from inspections.models import Queue
 from inspections.services import api_token_create, queue_create
 from shadowlab import digits, roles
+from tests.s3_server import CREDENTIALS, S3Server, bucket_storage_use, s3_server_running
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -149,6 +151,24 @@ def model_version(queue, digits_onnx, digits_split, admin_user) -> ModelVersion:
         reference=digits_split.train_x,
         created_by=admin_user,
     )
+
+
+@pytest.fixture
+def s3_bucket(tmp_path, settings, monkeypatch) -> Iterator[S3Server]:
+    """An S3 server of this test's own whose bucket is Django's default storage.
+
+    List it before the fixtures that register models, so that their files go to the bucket.
+    """
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    with s3_server_running(tmp_path, bucket=S3Server.BUCKET) as server:
+        bucket_storage_use(settings, server)
+        settings.MODEL_CACHE_DIR = tmp_path / "cache"
+        runners_clear()
+        model_versions_forget()
+        yield server
+        runners_clear()
+        model_versions_forget()
 
 
 @pytest.fixture

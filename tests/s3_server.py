@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "shadowlab-test",
@@ -35,6 +35,9 @@ def _free_port() -> int:
 @dataclass
 class S3Server:
     """One S3 server on a loopback port; stop() and start() keep the port (not the objects)."""
+
+    BUCKET: ClassVar[str] = "shadowlab-models"
+    PREFIX: ClassVar[str] = "team-a"
 
     folder: Path
     port: int = field(default_factory=_free_port)
@@ -109,7 +112,9 @@ def s3_server_running(folder: Path, *, bucket: str) -> Iterator[S3Server]:
         server.stop()
 
 
-def bucket_storage_use(settings: Any, server: S3Server, *, bucket: str, prefix: str) -> None:
+def bucket_storage_use(
+    settings: Any, server: S3Server, *, bucket: str = S3Server.BUCKET, prefix: str = S3Server.PREFIX
+) -> None:
     """Point Django's default storage (pytest-django's `settings`) at `bucket` on `server`."""
     from shadowlab.model_storage import bucket_storage
 

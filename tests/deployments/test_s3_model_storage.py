@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,44 +18,23 @@ import pytest
 from deployments import scoring
 from deployments.model_files import ModelFileInvalid, ModelFileUnavailable, model_file_local
 from deployments.models import ModelVersion, Prediction
-from deployments.registry import model_version_quantize, model_version_register, reference_data
+from deployments.registry import model_version_quantize, reference_data
 from deployments.runtime import runners_clear
 from deployments.scoring_cache import model_versions_forget
 from deployments.tasks import score_items
 from inspections.services import item_create
-from tests.s3_server import CREDENTIALS, S3Server, bucket_storage_use, s3_server_running
+from tests.s3_server import CREDENTIALS, S3Server
 
 pytestmark = pytest.mark.django_db
 
-BUCKET = "shadowlab-models"
-PREFIX = "team-a"
+BUCKET, PREFIX = S3Server.BUCKET, S3Server.PREFIX
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def s3(tmp_path, settings, monkeypatch) -> Iterator[S3Server]:
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    with s3_server_running(tmp_path, bucket=BUCKET) as server:
-        bucket_storage_use(settings, server, bucket=BUCKET, prefix=PREFIX)
-        settings.MODEL_CACHE_DIR = tmp_path / "cache"
-        runners_clear()
-        model_versions_forget()
-        yield server
-        runners_clear()
-        model_versions_forget()
-
-
-@pytest.fixture
-def bucket_model(s3, queue, digits_onnx, digits_split, admin_user) -> ModelVersion:
-    return model_version_register(
-        queue=queue,
-        name="digits-mlp",
-        version="1",
-        onnx_path=digits_onnx,
-        reference=digits_split.train_x,
-        created_by=admin_user,
-    )
+def bucket_model(s3_bucket, model_version) -> ModelVersion:
+    """The demo model, registered while the bucket is the storage (s3_bucket is set up first)."""
+    return model_version
 
 
 def _items(queue, rows):
@@ -74,9 +52,9 @@ def _forget_local_copies(settings) -> None:
 
 
 def test_a_registered_model_is_stored_in_the_bucket_and_scored_from_a_checked_copy(
-    s3, bucket_model, queue, digit_rows, digits_split, settings
+    s3_bucket, bucket_model, queue, digit_rows, digits_split, settings
 ):
-    keys = s3.keys(BUCKET)
+    keys = s3_bucket.keys(BUCKET)
     assert [key for key in keys if key.endswith(".onnx")] == [
         f"{PREFIX}/{bucket_model.onnx_file.name}"
     ]
@@ -95,9 +73,9 @@ def test_a_registered_model_is_stored_in_the_bucket_and_scored_from_a_checked_co
 
 
 def test_a_file_replaced_in_the_bucket_is_refused_never_run(
-    s3, bucket_model, queue, digit_rows, settings
+    s3_bucket, bucket_model, queue, digit_rows, settings
 ):
-    s3.client().put_object(
+    s3_bucket.client().put_object(
         Bucket=BUCKET, Key=f"{PREFIX}/{bucket_model.onnx_file.name}", Body=b"not the model"
     )
     _forget_local_copies(settings)
@@ -109,11 +87,13 @@ def test_a_file_replaced_in_the_bucket_is_refused_never_run(
     assert not list(Path(settings.MODEL_CACHE_DIR).glob("*.onnx"))
 
 
-def test_a_file_missing_from_the_bucket_or_over_the_size_cap_is_refused(s3, bucket_model, settings):
+def test_a_file_missing_from_the_bucket_or_over_the_size_cap_is_refused(
+    s3_bucket, bucket_model, settings
+):
     settings.SHADOWLAB = {**settings.SHADOWLAB, "MODEL_MAX_BYTES": 1000}
     with pytest.raises(ModelFileInvalid, match="larger than 1,000 bytes"):
         model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256)
-    s3.client().delete_object(Bucket=BUCKET, Key=f"{PREFIX}/{bucket_model.onnx_file.name}")
+    s3_bucket.client().delete_object(Bucket=BUCKET, Key=f"{PREFIX}/{bucket_model.onnx_file.name}")
     with pytest.raises(ModelFileInvalid, match="missing"):
         model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256)
     leftovers = list(Path(settings.MODEL_CACHE_DIR).iterdir())
@@ -121,10 +101,10 @@ def test_a_file_missing_from_the_bucket_or_over_the_size_cap_is_refused(s3, buck
 
 
 def test_a_bucket_that_does_not_answer_leaves_the_items_for_a_later_try(
-    s3, bucket_model, queue, digit_rows, settings
+    s3_bucket, bucket_model, queue, digit_rows, settings
 ):
     _forget_local_copies(settings)
-    s3.stop()
+    s3_bucket.stop()
     items = _items(queue, digit_rows[:5])
     with pytest.raises(ModelFileUnavailable, match="model storage did not give"):
         scoring.predictions_score(model_version_id=bucket_model.pk, item_ids=[i.pk for i in items])
@@ -133,10 +113,10 @@ def test_a_bucket_that_does_not_answer_leaves_the_items_for_a_later_try(
     assert ModelFileUnavailable in score_items.autoretry_for
 
 
-def test_an_int8_variant_is_made_from_the_bucket_and_stored_there(s3, bucket_model):
+def test_an_int8_variant_is_made_from_the_bucket_and_stored_there(s3_bucket, bucket_model):
     int8 = model_version_quantize(model_version=bucket_model)
     assert int8.variant == ModelVersion.Variant.INT8
-    assert f"{PREFIX}/{int8.onnx_file.name}" in s3.keys(BUCKET)
+    assert f"{PREFIX}/{int8.onnx_file.name}" in s3_bucket.keys(BUCKET)
     assert int8.notes["top1_agreement_with_parent"] >= 0.97
 
 
