@@ -67,31 +67,36 @@ def _by_key(resources: list[Resource]) -> dict[tuple[str, str, str], Resource]:
     return {_key(r): r for r in resources}
 
 
-def _hpa_variant(tmp: Path) -> Path:
-    """Copy deploy/kubernetes and switch the production overlay to the HPA component."""
+def _overlay_variant(tmp: Path, edits: list[tuple[str, str]]) -> Path:
+    """Copy deploy/kubernetes and make each (old, new) edit to the production overlay."""
     copy = tmp / "kubernetes"
     shutil.copytree(KUBE, copy)
     kustomization = copy / "overlays" / "production" / "kustomization.yaml"
     text = kustomization.read_text()
-    assert "  - ../../components/keda\n" in text
-    kustomization.write_text(text.replace("components/keda\n", "components/hpa\n"))
+    for old, new in edits:
+        assert old in text
+        text = text.replace(old, new)
+    kustomization.write_text(text)
     return copy / "overlays" / "production"
+
+
+def _hpa_variant(tmp: Path) -> Path:
+    """The production overlay with the HPA component instead of KEDA."""
+    return _overlay_variant(tmp, [("  - ../../components/keda\n", "  - ../../components/hpa\n")])
 
 
 def _s3_variant(tmp: Path) -> Path:
-    """Copy deploy/kubernetes and give the production overlay the bucket for model files."""
-    copy = tmp / "kubernetes"
-    shutil.copytree(KUBE, copy)
-    kustomization = copy / "overlays" / "production" / "kustomization.yaml"
-    text = kustomization.read_text()
-    assert "  - ../../components/servicemonitor\n" in text
-    assert "  - path: media-pvc.yaml\n" in text
-    text = text.replace(
-        "  - ../../components/servicemonitor\n",
-        "  - ../../components/servicemonitor\n  - ../../components/s3-models\n",
-    ).replace("  - path: media-pvc.yaml\n", "")
-    kustomization.write_text(text)
-    return copy / "overlays" / "production"
+    """The production overlay with model files in a bucket instead of the shared volume."""
+    return _overlay_variant(
+        tmp,
+        [
+            (
+                "  - ../../components/servicemonitor\n",
+                "  - ../../components/servicemonitor\n  - ../../components/s3-models\n",
+            ),
+            ("  - path: media-pvc.yaml\n", ""),
+        ],
+    )
 
 
 VARIANTS = ["base", "production", "production-hpa", "production-s3"]
