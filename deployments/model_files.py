@@ -6,6 +6,8 @@ model's file is already one. With an S3-compatible bucket (SHADOWLAB_MODEL_BUCKE
 django-storages) each process that needs a file downloads it once into
 SHADOWLAB_MODEL_CACHE_DIR, under a name made of its content hash, checks the hash against
 the one recorded at registration and moves it into place whole; later calls find it there.
+The copies are kept within SHADOWLAB_MODEL_CACHE_MAX_BYTES: after each download the copies
+used least recently go first, never one used in the last MODEL_CACHE_GRACE_SECONDS.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import hashlib
 import logging
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -23,6 +26,10 @@ from django.db.models.fields.files import FieldFile
 log = logging.getLogger("shadowlab.scoring")
 
 _CHUNK = 1 << 20
+_PARTIAL = ".download-"
+# A copy found by one process may be about to be opened by it: the pruning of another
+# process leaves every copy used this recently, whatever the budget says.
+MODEL_CACHE_GRACE_SECONDS = 600
 
 
 class ModelFileUnavailable(Exception):
@@ -75,9 +82,11 @@ def _local_copy(field_file: FieldFile, sha256: str | None) -> Path:
     cache = Path(settings.MODEL_CACHE_DIR)
     target = cache / f"{key[:40]}{Path(name).suffix.lower()}"
     if target.is_file():
-        return target
+        with contextlib.suppress(FileNotFoundError):  # pruned since: downloaded again below
+            os.utime(target)  # its time of last use, which pruning goes by
+            return target
     cache.mkdir(parents=True, exist_ok=True)
-    handle, partial = tempfile.mkstemp(dir=cache, prefix=".download-")
+    handle, partial = tempfile.mkstemp(dir=cache, prefix=_PARTIAL)
     try:
         actual, size = _download(field_file, name, handle)
         if sha256 is not None and actual != sha256:
@@ -90,7 +99,41 @@ def _local_copy(field_file: FieldFile, sha256: str | None) -> Path:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(partial)
     log.info("model file %s copied from storage (%d bytes) to %s", name, size, target)
+    model_cache_prune(cache, keep=target)
     return target
+
+
+def model_cache_prune(cache: Path, *, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used copies until the cache is within its budget.
+
+    The budget is settings.MODEL_CACHE_MAX_BYTES; `keep` and copies used within the last
+    MODEL_CACHE_GRACE_SECONDS stay whatever it says, so the cache can be over it for a while.
+    Deleting is safe for a process running a copy: ONNX Runtime and the quantizer read the
+    whole file when they open it. Returns the deleted paths.
+    """
+    budget = int(settings.MODEL_CACHE_MAX_BYTES)
+    copies = []
+    for path in cache.iterdir():
+        if path.name.startswith(_PARTIAL):
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another process pruned it just now
+            stat = path.stat()
+            copies.append((stat.st_mtime, stat.st_size, path))
+    total = sum(size for _, size, _ in copies)
+    recent = time.time() - MODEL_CACHE_GRACE_SECONDS
+    deleted = []
+    for used, size, path in sorted(copies):
+        if total <= budget:
+            break
+        if path == keep or used >= recent:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            deleted.append(path)
+        total -= size
+    if deleted:
+        log.info("model cache %s: %d copies used least recently deleted", cache, len(deleted))
+    return deleted
 
 
 def _download(field_file: FieldFile, name: str, handle: int) -> tuple[str, int]:

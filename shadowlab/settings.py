@@ -202,6 +202,8 @@ MEDIA_URL = "media/"
 # (django-storages): then each process keeps checked copies in SHADOWLAB_MODEL_CACHE_DIR.
 MODEL_BUCKET = env.str("SHADOWLAB_MODEL_BUCKET", default="")
 MODEL_CACHE_DIR = Path(env.str("SHADOWLAB_MODEL_CACHE_DIR", default=str(VAR_DIR / "model-cache")))
+# Size the copies there are kept within: the least recently used go first.
+MODEL_CACHE_MAX_BYTES = env.int("SHADOWLAB_MODEL_CACHE_MAX_BYTES", default=1024**3)
 if MODEL_BUCKET:
     STORAGES["default"] = bucket_storage(
         bucket=MODEL_BUCKET,

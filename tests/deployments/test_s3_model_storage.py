@@ -10,13 +10,19 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from deployments import scoring
-from deployments.model_files import ModelFileInvalid, ModelFileUnavailable, model_file_local
+from deployments.model_files import (
+    MODEL_CACHE_GRACE_SECONDS,
+    ModelFileInvalid,
+    ModelFileUnavailable,
+    model_file_local,
+)
 from deployments.models import ModelVersion, Prediction
 from deployments.registry import model_version_quantize, reference_data
 from deployments.runtime import runners_clear
@@ -159,3 +165,22 @@ def test_the_settings_build_the_bucket_storage_from_the_environment(tmp_path):
         False,
         str(tmp_path / "copies"),
     ]
+
+
+def test_copies_past_the_cache_budget_are_deleted_and_downloaded_again_when_needed(
+    s3_bucket, bucket_model, settings
+):
+    _forget_local_copies(settings)
+    parent = model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256)
+    settings.MODEL_CACHE_MAX_BYTES = bucket_model.size_bytes  # room for one copy
+    long_ago = time.time() - 2 * MODEL_CACHE_GRACE_SECONDS
+    os.utime(parent, (long_ago, long_ago))
+
+    int8 = model_version_quantize(model_version=bucket_model)  # reads the parent's copy
+    os.utime(parent, (long_ago, long_ago))
+    copy = model_file_local(int8.onnx_file, sha256=int8.sha256)
+    assert copy.is_file() and not parent.exists(), "the copy used least recently went"
+
+    again = model_file_local(bucket_model.onnx_file, sha256=bucket_model.sha256)
+    assert again == parent and parent.is_file(), "a deleted copy is downloaded again"
+    assert copy.is_file(), "the INT8 copy was used within the grace period: it stays"
