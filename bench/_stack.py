@@ -1,4 +1,4 @@
-"""Shared set-up for the benchmarks: a PostgreSQL database, Redis, Django, worker processes."""
+"""Shared set-up for the benchmarks: a PostgreSQL database, Redis, Django, gunicorn, workers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -78,6 +80,17 @@ def database_create(url: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def database_drop(url: str) -> None:
+    """Drop a benchmark's database (it only ever holds benchmark data)."""
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def django_setup(database_url: str, redis_url: str) -> Path:
@@ -192,6 +205,89 @@ class Workers:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class WebServer:
+    """gunicorn (gthread) on loopback with the production settings: DEBUG off, static collected.
+
+    Runs on the database and broker django_setup chose; its log is var/web.log.
+    """
+
+    def __init__(
+        self, var: Path, *, workers: int, threads: int, options: tuple[str, ...] = ()
+    ) -> None:
+        self.var, self.workers, self.threads, self.options = var, workers, threads, options
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.env = {
+            **os.environ,
+            "DJANGO_DEBUG": "false",
+            "SECRET_KEY": "bench-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "false",
+            "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
+            "SECURE_HSTS_SECONDS": "0",
+            "STATIC_ROOT": str(var / "static"),
+            "OPENBLAS_NUM_THREADS": "1",
+        }
+
+    def start(self) -> None:
+        """Collect static files, start gunicorn and wait until it answers /healthz."""
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+        )
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "shadowlab.wsgi"),
+                *("--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread"),
+                *("--workers", str(self.workers), "--threads", str(self.threads)),
+                *self.options,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=(self.var / "web.log").open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.base}/healthz", timeout=1).read()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.2)
+        raise SystemExit(f"gunicorn did not answer; see {self.var / 'web.log'}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def stop(self) -> None:
+        process_group_stop(self.process)
+
+
+def process_group_stop(process: subprocess.Popen[bytes] | None, timeout: float = 20) -> None:
+    """SIGTERM a process started in a session of its own and its children; SIGKILL if need be."""
+    if process is not None and process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def broker_purge() -> None:

@@ -27,14 +27,9 @@ import argparse
 import http.client
 import json
 import multiprocessing
-import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,10 +39,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._stack import (
-    ROOT,
+    WebServer,
     Workers,
     broker_purge,
     database_create,
+    database_drop,
     django_setup,
     services_start,
     table,
@@ -59,12 +55,6 @@ from bench._stack import (
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/shadowlab_bench_routing"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/12"
 MODEL_QUEUE, HUMAN_QUEUE = "digits", "bench-inspectors"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -357,56 +347,22 @@ def main() -> None:
         cursor.execute("ANALYZE")
     connections.close_all()
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "false",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "STATIC_ROOT": str(var / "static"),
-        "OPENBLAS_NUM_THREADS": "1",
-    }
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "shadowlab.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(args.web_workers),
-            "--threads",
-            str(args.web_threads),
-            "--worker-class",
-            "gthread",
-            # Server-side time of each request (microseconds), to tell it from the client's.
-            "--access-logfile",
-            str(var / "access.log"),
-            "--access-logformat",
-            "%(m)s %(U)s %(s)s %(D)s",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=(var / "web.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    web = WebServer(
+        var,
+        workers=args.web_workers,
+        threads=args.web_threads,
+        # Server-side time of each request (microseconds), to tell it from the client's.
+        options=(
+            *("--access-logfile", str(var / "access.log")),
+            *("--access-logformat", "%(m)s %(U)s %(s)s %(D)s"),
+        ),
     )
+    port = web.port
     # Shadow scoring of every new item (the live version and the INT8 shadow) runs beside
     # the web server at a lower priority, as run_local and docker-compose.yml set it up.
     workers = Workers(1, nice=10, log_path=var / "workers.log")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+        web.start()
         workers.start()
         print(f"warm-up: {args.rate:.0f} POSTs/s for 5 s…", flush=True)
         steady_load(
@@ -469,8 +425,7 @@ def main() -> None:
         pool.join()
     finally:
         workers.stop()
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=20)
+        web.stop()
     broker_purge()
     from django.db.models import Count
 
@@ -548,17 +503,6 @@ def main() -> None:
     print(table(out, "intake latency and batch throughput"))
     if args.drop:
         database_drop(args.database_url)
-
-
-def database_drop(url: str) -> None:
-    """Drop the benchmark's database (it only ever holds benchmark data)."""
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    name = url.rsplit("/", 1)[1]
-    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ import argparse
 import csv
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,6 +27,7 @@ from bench._stack import (
     DEFAULT_DATABASE,
     DEFAULT_REDIS,
     ROOT,
+    WebServer,
     Workers,
     broker_purge,
     database_create,
@@ -37,7 +36,6 @@ from bench._stack import (
     table,
     tables_empty,
 )
-from bench.submit_latency import free_port
 
 PASSWORD = "load-inspector-password"  # noqa: S105 - users of a throwaway database
 
@@ -90,60 +88,14 @@ def main() -> None:
         cursor.execute("ANALYZE")
     versions = Deployment.objects.filter(queue=demo.queue).count()
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "false",
-        "SECRET_KEY": "load-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "SECURE_HSTS_SECONDS": "0",
-        "STATIC_ROOT": str(var / "static"),
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "shadowlab.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-            # Longer than the clients' pauses, as behind a load balancer: otherwise a client
-            # sends on a connection the server is closing that instant, and sees a reset.
-            "--keep-alive",
-            "10",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=(var / "web.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    # Keep-alive longer than the clients' pauses, as behind a load balancer: otherwise a client
+    # sends on a connection the server is closing that instant, and sees a reset.
+    web = WebServer(var, workers=3, threads=4, options=("--keep-alive", "10"))
+    base = web.base
     workers = Workers(1, nice=10, log_path=var / "workers.log")
     stats_prefix = var / "locust"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+        web.start()
         workers.start()
         print(f"scoring the backlog of {backlog:,} items…", flush=True)
         while Prediction.objects.count() < backlog * versions:
@@ -208,8 +160,7 @@ def main() -> None:
             lag = cursor.fetchone()[0] or [float("nan"), float("nan")]
     finally:
         workers.stop()
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=20)
+        web.stop()
 
     with open(f"{stats_prefix}_stats.csv", newline="") as handle:
         stats = list(csv.DictReader(handle))

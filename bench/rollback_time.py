@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._stack import ROOT, Workers, broker_purge, database_create, services_start, table
+from bench._stack import (
+    ROOT,
+    Workers,
+    broker_purge,
+    database_create,
+    process_group_stop,
+    services_start,
+    table,
+)
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/shadowlab_bench_rollback"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
@@ -98,12 +105,7 @@ class Beat:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+        process_group_stop(self.process)
 
 
 @dataclass

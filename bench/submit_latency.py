@@ -14,12 +14,8 @@ from __future__ import annotations
 import argparse
 import http.cookiejar
 import multiprocessing
-import os
 import random
 import re
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -35,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._stack import (
     DEFAULT_DATABASE,
     DEFAULT_REDIS,
-    ROOT,
+    WebServer,
     Workers,
     broker_purge,
     database_create,
@@ -48,12 +44,6 @@ from bench._stack import (
 PASSWORD = "bench-inspector-password"  # noqa: S105 - users of a throwaway database
 ITEM_ID = re.compile(r'name="item_id" value="(\d+)"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Inspector(threading.Thread):
@@ -192,57 +182,14 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DJANGO_DEBUG": "false",
-        "SECRET_KEY": "bench-" + "x" * 50,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "SECURE_SSL_REDIRECT": "false",
-        "SESSION_COOKIE_SECURE": "false",
-        "CSRF_COOKIE_SECURE": "false",
-        "SECURE_HSTS_SECONDS": "0",
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        env={**env, "STATIC_ROOT": str(var / "static")},
-        check=True,
-    )
-    web = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "shadowlab.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "3",
-            "--threads",
-            "4",
-            "--worker-class",
-            "gthread",
-        ],
-        cwd=ROOT,
-        env={**env, "STATIC_ROOT": str(var / "static")},
-        stdout=(var / "web.log").open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    web = WebServer(var, workers=3, threads=4)
+    base = web.base
     # Shadow scoring is background work: its worker runs at a lower CPU priority than the
     # web server, as run_local and docker-compose.yml set it up.
     workers = Workers(1, nice=args.worker_nice, log_path=var / "workers.log")
     results: dict[str, tuple[list[float], int, int]] = {}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+        web.start()
         workers.start()
         # Alternate short rounds so that both conditions see the same drift of the machine.
         for round_number, phase in enumerate(["shadow on", "shadow off"] * args.rounds):
@@ -285,8 +232,7 @@ def main() -> None:
             )
     finally:
         workers.stop()
-        os.killpg(web.pid, signal.SIGTERM)
-        web.wait(timeout=20)
+        web.stop()
 
     rows: list[tuple[str, str]] = [
         ("server", "gunicorn, 3 processes x 4 threads, PostgreSQL + Redis"),
