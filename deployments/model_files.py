@@ -81,10 +81,9 @@ def _local_copy(field_file: FieldFile, sha256: str | None) -> Path:
     key = sha256 or hashlib.sha256(name.encode()).hexdigest()
     cache = Path(settings.MODEL_CACHE_DIR)
     target = cache / f"{key[:40]}{Path(name).suffix.lower()}"
-    if target.is_file():
-        with contextlib.suppress(FileNotFoundError):  # pruned since: downloaded again below
-            os.utime(target)  # its time of last use, which pruning goes by
-            return target
+    with contextlib.suppress(FileNotFoundError):  # not copied yet, or pruned: downloaded below
+        os.utime(target)  # its time of last use, which pruning goes by
+        return target
     cache.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=cache, prefix=_PARTIAL)
     try:
