@@ -1,5 +1,9 @@
 """gunicorn settings: `gunicorn shadowlab.wsgi --config python:shadowlab.gunicorn_conf`.
 
+After a request, a worker process hands the memory its threads freed back to the system,
+at most every 10 s (shadowlab.memory_trim): without it each thread's allocator arena keeps
+the largest page it ever served, and the web's memory rises for hours.
+
 With PROMETHEUS_MULTIPROC_DIR set, every gunicorn worker writes its metrics to files in that
 folder and /metrics reads them all (deployments.metrics.host_registry), so one scrape covers
 the whole pod or container however many workers answer requests. The folder must belong to
@@ -16,6 +20,8 @@ import os
 import shutil
 from pathlib import Path
 from typing import Any
+
+from shadowlab.memory_trim import MemoryTrimmer
 
 bind = "0.0.0.0:8000"
 # submit_latency.py and live_latency.py measured 3 processes x 4 threads on 2 cores: the
@@ -59,3 +65,11 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+_trimmer = MemoryTrimmer()
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """Give freed memory back to the system (the response has been sent by now)."""
+    _trimmer.after_request()

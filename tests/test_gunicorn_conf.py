@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import psutil
 import pytest
 
 from shadowlab import gunicorn_conf
+from shadowlab.memory_trim import MemoryTrimmer, malloc_trim_find
 from tests.integration.conftest import ROOT, database_url, wait_until
 
 TOKEN = "test-metrics-token"
@@ -134,3 +136,33 @@ def test_metrics_under_gunicorn_keep_the_requests_of_workers_that_were_killed(tm
         log.close()
     output = (tmp_path / "gunicorn.log").read_text()
     assert "Traceback" not in output, output[-3000:]
+
+
+def test_a_worker_trims_its_heaps_after_a_request_at_most_every_ten_seconds():
+    calls: list[int] = []
+    now = [100.0]
+    trimmer = MemoryTrimmer(every_seconds=10, trim=calls.append, clock=lambda: now[0])
+
+    assert trimmer.after_request() and calls == [0]
+    now[0] += 9.9
+    assert not trimmer.after_request() and calls == [0]
+    now[0] += 0.1
+    assert trimmer.after_request() and calls == [0, 0]
+
+
+def test_the_trim_is_glibc_malloc_trim_here_and_gunicorn_calls_it_after_requests(monkeypatch):
+    if sys.platform == "linux" and os.confstr("CS_GNU_LIBC_VERSION"):
+        assert malloc_trim_find() is not None
+    trimmed: list[int] = []
+    monkeypatch.setattr(
+        gunicorn_conf, "_trimmer", MemoryTrimmer(every_seconds=10, trim=trimmed.append)
+    )
+    gunicorn_conf.post_request(worker=None, req=None, environ={}, resp=None)
+    gunicorn_conf.post_request(worker=None, req=None, environ={}, resp=None)
+    assert trimmed == [0]
+
+
+def test_without_malloc_trim_nothing_is_done(monkeypatch):
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    trimmer = MemoryTrimmer()
+    assert not trimmer.available and not trimmer.after_request()
