@@ -250,6 +250,8 @@ class WebServer:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "gunicorn", "shadowlab.wsgi"),
+                # Production's settings (hooks, timeouts); these options override its own.
+                *("--config", "python:shadowlab.gunicorn_conf"),
                 *("--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread"),
                 *("--workers", str(self.workers), "--threads", str(self.threads)),
                 *self.options,
