@@ -53,6 +53,7 @@ from analytics.stats.counts import (
     reason_kind,
 )
 from analytics.stats.feature_extremes import feature_extremes
+from deployments.models import ModelVersion
 from inspections.models import Queue
 from shadowlab.finite import is_finite_number
 
@@ -146,11 +147,17 @@ def _each_judgment(period: Period, index: dict[str, int]) -> tuple[Matrix, dict[
     return table, inspectors
 
 
-def _variants(period: Period, index: dict[str, int]) -> dict[str, Matrix]:
+def _related_versions(version: ModelVersion) -> list[ModelVersion]:
+    """Return the version's parent, if any, and its variants (read once for every slice)."""
+    related = [version.parent] if version.parent is not None else []
+    return related + list(version.variants.all())
+
+
+def _variants(
+    period: Period, index: dict[str, int], related: list[ModelVersion]
+) -> dict[str, Matrix]:
     """Return this model's label x each related version's label on items both scored."""
     version = period.model_version
-    related = [version.parent] if version.parent is not None else []
-    related += list(version.variants.all())
     sql = f"""WITH {period.items_sql}
         SELECT a.label, b.label, COUNT(*) FROM period_items i
         JOIN {PREDICTION_TABLE} a ON a.item_id = i.id
@@ -281,15 +288,20 @@ def period_counts_compute(
     labels = [str(label) for label in period.queue.labels]
     index = {label: i for i, label in enumerate(labels)}
     with _analytic_queries():
+        related = _related_versions(period.model_version)
         slices = period_slices(period, SLICE_ITEMS)
-        total = _period_counts(slices[0], bins, with_features, index)
+        total = _period_counts(slices[0], bins, with_features, index, related)
         for part in slices[1:]:
-            total += _period_counts(part, bins, with_features, index)
+            total += _period_counts(part, bins, with_features, index, related)
         return total
 
 
 def _period_counts(
-    period: Period, bins: list[ReferenceBins] | None, with_features: bool, index: dict[str, int]
+    period: Period,
+    bins: list[ReferenceBins] | None,
+    with_features: bool,
+    index: dict[str, int],
+    related: list[ModelVersion],
 ) -> PeriodCounts:
     k = len(index)
     item_counts = _item_counts(period)
@@ -347,7 +359,7 @@ def _period_counts(
         fleiss=fleiss_count(period, index) if item_counts.crowded else {},
         features=None if scored is None or bins is None else feature_histograms(scored, bins),
         feature_extremes=None if scored is None else feature_extremes(scored, scored.shape[1]),
-        variants=_variants(period, index),
+        variants=_variants(period, index, related),
         paired=paired_differences_compute(period, index)
         if item_counts.multi_judged
         else np.zeros(0, np.float64),
